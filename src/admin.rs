@@ -1,0 +1,139 @@
+//! The admin listener (contract §6): `GET /metrics`, `/healthz`, `/readyz`, `/catalogs`,
+//! `POST /-/reload`. Separate from the client listener so metrics and reload never face
+//! clients.
+
+use crate::metrics::Metrics;
+use crate::reloader::{publish_catalog_gauges, reload_now};
+use crate::runtime::{ReloadOutcome, Runtime};
+use async_trait::async_trait;
+use http::{Response, StatusCode};
+use pingora::apps::http_app::ServeHttp;
+use pingora::protocols::http::ServerSession;
+use pingora_prometheus::prometheus::{Encoder, Registry, TextEncoder};
+use std::sync::Arc;
+use tokio::time::Instant;
+
+/// The admin HTTP app.
+pub struct AdminApp {
+    /// Shared state.
+    pub runtime: Arc<Runtime>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// The registry `/metrics` gathers.
+    pub registry: Registry,
+}
+
+fn respond(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {
+    Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, content_type)
+        .header(http::header::CONTENT_LENGTH, body.len())
+        .header(http::header::CACHE_CONTROL, "no-store")
+        .body(body)
+        .unwrap_or_else(|_| Response::new(Vec::new()))
+}
+
+fn json(status: StatusCode, v: &serde_json::Value) -> Response<Vec<u8>> {
+    let body = serde_json::to_vec_pretty(v).unwrap_or_default();
+    respond(status, "application/json", body)
+}
+
+// === impl AdminApp ===
+
+impl AdminApp {
+    fn metrics_text(&self) -> Response<Vec<u8>> {
+        self.metrics
+            .cooldowns_active
+            .set(self.runtime.cooldowns.active(Instant::now()) as i64);
+        publish_catalog_gauges(&self.runtime, &self.metrics);
+        let mut buf = Vec::new();
+        let enc = TextEncoder::new();
+        if let Err(e) = enc.encode(&self.registry.gather(), &mut buf) {
+            return respond(StatusCode::INTERNAL_SERVER_ERROR, "text/plain", e.to_string().into_bytes());
+        }
+        respond(StatusCode::OK, enc.format_type(), buf)
+    }
+
+    fn catalogs(&self) -> Response<Vec<u8>> {
+        let snap = self.runtime.snapshot();
+        let status = self.runtime.status();
+        let loaded_at = snap
+            .catalogs
+            .loaded_at
+            .and_then(|t| t.duration_since(std::time::SystemTime::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs());
+        let vendors: serde_json::Map<String, serde_json::Value> = snap
+            .catalogs
+            .meta
+            .iter()
+            .map(|(id, m)| {
+                (
+                    id.clone(),
+                    serde_json::json!({
+                        "hash": m.hash,
+                        "entries": m.entries,
+                        "file": m.file,
+                        "loaded_at_unix": loaded_at,
+                        "last_reload_error": if status.last_error.is_empty() { serde_json::Value::Null } else { serde_json::json!(status.last_error) },
+                    }),
+                )
+            })
+            .collect();
+        json(
+            StatusCode::OK,
+            &serde_json::json!({
+                "catalog_dir": snap.config.catalog_dir.display().to_string(),
+                "hash": snap.catalogs.hash,
+                "loaded_at_unix": loaded_at,
+                "vendors": vendors,
+                "reload": status,
+            }),
+        )
+    }
+
+    async fn reload(&self) -> Response<Vec<u8>> {
+        let (r, m) = (self.runtime.clone(), self.metrics.clone());
+        let outcome = tokio::task::spawn_blocking(move || reload_now(&r, &m, "admin")).await;
+        match outcome {
+            Ok(ReloadOutcome::Unchanged) => json(StatusCode::OK, &serde_json::json!({"result": "unchanged"})),
+            Ok(ReloadOutcome::Reloaded { config, catalogs, needs_restart }) => json(
+                StatusCode::OK,
+                &serde_json::json!({"result": "reloaded", "config": config, "catalogs": catalogs, "needs_restart": needs_restart}),
+            ),
+            Ok(ReloadOutcome::Failed(errs)) => json(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &serde_json::json!({"result": "failed", "errors": errs}),
+            ),
+            Err(e) => json(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &serde_json::json!({"result": "failed", "errors": [e.to_string()]}),
+            ),
+        }
+    }
+}
+
+#[async_trait]
+impl ServeHttp for AdminApp {
+    async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        let method = session.req_header().method.clone();
+        let path = session.req_header().uri.path().to_string();
+        let _ = session.drain_request_body().await;
+        match (method.as_str(), path.as_str()) {
+            ("GET", "/metrics") => self.metrics_text(),
+            ("GET", "/healthz") => respond(StatusCode::OK, "text/plain", b"ok\n".to_vec()),
+            ("GET", "/readyz") => {
+                if self.runtime.snapshot().catalogs.is_empty() {
+                    respond(StatusCode::SERVICE_UNAVAILABLE, "text/plain", b"no catalogs\n".to_vec())
+                } else {
+                    respond(StatusCode::OK, "text/plain", b"ready\n".to_vec())
+                }
+            }
+            ("GET", "/catalogs") => self.catalogs(),
+            ("POST", "/-/reload") => self.reload().await,
+            (_, "/metrics" | "/healthz" | "/readyz" | "/catalogs" | "/-/reload") => {
+                respond(StatusCode::METHOD_NOT_ALLOWED, "text/plain", b"method not allowed\n".to_vec())
+            }
+            _ => respond(StatusCode::NOT_FOUND, "text/plain", b"not found\n".to_vec()),
+        }
+    }
+}

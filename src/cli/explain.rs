@@ -1,0 +1,160 @@
+//! `errgate explain VENDOR CODE [--status N]`: the catalog entry and the canonical answer,
+//! computed by the same normalizer the proxy uses.
+
+use super::{ConfigArg, EXIT_CONFIG, EXIT_USAGE};
+use crate::catalog::{Entry, VendorCatalog};
+use crate::normalize::{classify, BodyState, ResponseFacts, ScanFacts, Verdict};
+use std::process::ExitCode;
+use std::time::SystemTime;
+
+/// Arguments.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Vendor id (catalog file stem).
+    pub vendor: String,
+    /// Vendor code; for vendors without codes (microcms) a reason such as CONTENT_NOT_FOUND.
+    pub code: String,
+    /// Upstream HTTP status, for vendors that key codes by status (pluralkit code 0).
+    #[arg(long)]
+    pub status: Option<u16>,
+    #[command(flatten)]
+    cfg: ConfigArg,
+}
+
+fn print_entry(e: &Entry) {
+    println!("entry:");
+    if let Some(c) = &e.code {
+        println!("  code: {c}");
+    }
+    if let Some(s) = e.vendor_status {
+        println!("  vendor_status: {s}");
+    }
+    if let Some(s) = e.match_status {
+        println!("  match.status: {s}");
+    }
+    if let Some(m) = &e.match_method {
+        println!("  match.method: {m}");
+    }
+    if let Some(p) = &e.match_path {
+        println!("  match.path: {}", p.as_str());
+    }
+    if let Some(m) = &e.match_message {
+        println!("  match.message: {m:?}");
+    }
+    println!("  canonical: {}", e.canonical.as_str());
+    println!("  http_status: {}", e.http_status);
+    println!("  reason: {}", e.reason);
+    println!("  retryable: {}", e.retryable);
+    if let Some(ms) = e.retry_after_ms {
+        println!("  retry_after_ms: {ms}");
+    }
+    println!("  detail: {:?}", e.detail);
+    if let Some(o) = &e.original {
+        println!("  original: {o:?}");
+    }
+    if let Some(w) = &e.why {
+        println!("  why: {w:?}");
+    }
+    if let Some(d) = &e.docs {
+        println!("  docs: {d}");
+    }
+}
+
+/// The response status an entry stands for.
+fn status_for(vendor: &VendorCatalog, e: &Entry, asked: Option<u16>) -> u16 {
+    asked
+        .or(e.match_status)
+        .or(e.vendor_status)
+        .unwrap_or(if vendor.is_in_band() { 200 } else { 400 })
+}
+
+/// Prints the entry and the answer.
+pub fn run(args: Args) -> ExitCode {
+    let (config, catalogs) = match crate::runtime::check_all(&args.cfg.config, SystemTime::now()) {
+        Ok(v) => v,
+        Err(errs) => {
+            for e in errs {
+                eprintln!("{e}");
+            }
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let Some(vendor) = catalogs.vendor(&args.vendor) else {
+        eprintln!(
+            "unknown vendor `{}`; catalogs: {}",
+            args.vendor,
+            catalogs.ids().collect::<Vec<_>>().join(", ")
+        );
+        return ExitCode::from(EXIT_USAGE);
+    };
+    let code = args.code.trim();
+    let mut candidates: Vec<&Entry> = vendor.entries_for_code(code).collect();
+    let by_reason = candidates.is_empty();
+    if by_reason {
+        candidates = vendor
+            .entries
+            .iter()
+            .filter(|e| e.reason.eq_ignore_ascii_case(code))
+            .collect();
+    }
+    if let Some(st) = args.status {
+        let exact: Vec<&Entry> = candidates
+            .iter()
+            .copied()
+            .filter(|e| e.match_status.is_none_or(|s| s == st))
+            .collect();
+        candidates = exact;
+    }
+    let headers = http::HeaderMap::new();
+    if candidates.is_empty() {
+        // Not in the catalog: show what errgate derives from the status.
+        let status = args.status.unwrap_or(if vendor.is_in_band() { 200 } else { 500 });
+        println!("vendor: {} ({})", vendor.id, vendor.title);
+        println!("entry: none; `{code}` is not in the catalog, so the answer is derived from HTTP {status}");
+        let scan = ScanFacts {
+            code: Some(code.to_string()),
+            in_band: vendor.in_band.as_ref().map(|_| "__error__".to_string()),
+            body: Some(BodyState::Complete),
+            ..Default::default()
+        };
+        let rf = ResponseFacts { status, headers: &headers, method: "GET", path: "/" };
+        print_verdict(&classify(vendor, &rf, &scan, SystemTime::now(), config.retry_after_max), &config.problem_type_base);
+        return ExitCode::SUCCESS;
+    }
+    for e in candidates {
+        println!("vendor: {} ({})", vendor.id, vendor.title);
+        print_entry(e);
+        let status = status_for(vendor, e, args.status);
+        let scan = ScanFacts {
+            code: e.code.clone(),
+            message: e.original.clone(),
+            in_band: vendor.in_band.as_ref().map(|_| "__error__".to_string()),
+            body: Some(BodyState::Complete),
+            ..Default::default()
+        };
+        let path = e
+            .match_path
+            .as_ref()
+            .map(|p| p.as_str().replace("**", "x").replace('*', "x"))
+            .unwrap_or_else(|| "/".into());
+        let method = e.match_method.clone().unwrap_or_else(|| "GET".into());
+        let rf = ResponseFacts { status, headers: &headers, method: &method, path: &path };
+        println!("answer (upstream HTTP {status}):");
+        print_verdict(&classify(vendor, &rf, &scan, SystemTime::now(), config.retry_after_max), &config.problem_type_base);
+        println!();
+    }
+    ExitCode::SUCCESS
+}
+
+fn print_verdict(v: &Verdict, type_base: &str) {
+    match v {
+        Verdict::Pass => println!("passes through untouched"),
+        Verdict::Error(p, _) => {
+            println!("HTTP {}", p.status);
+            if let Some(s) = p.retry_after_secs() {
+                println!("Retry-After: {s}");
+            }
+            println!("{}", String::from_utf8_lossy(&p.to_json(type_base, "explain")));
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! `errgate normalize --vendor V [--status N] [--header 'K: V']... [FILE]`: what errgate would
+//! send for a captured vendor response, through the proxy's own decision code
+//! (`must_hold`, `BodyScan`, `in_band_decision`, `held_facts`, `classify`).
+
+use super::{ConfigArg, EXIT_CONFIG, EXIT_USAGE};
+use crate::decode::BodyScan;
+use crate::normalize::{classify, held_facts, in_band_decision, must_hold, BodyState, ResponseFacts, Verdict};
+use crate::scan::ScanLimits;
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::SystemTime;
+
+/// Chunk size the body is fed in, like a network read.
+const FEED_CHUNK: usize = 16 * 1024;
+
+/// Arguments.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Vendor id.
+    #[arg(long)]
+    pub vendor: String,
+    /// Upstream HTTP status.
+    #[arg(long, default_value_t = 200)]
+    pub status: u16,
+    /// A response header, `Name: value`; repeatable.
+    #[arg(long = "header", short = 'H')]
+    pub headers: Vec<String>,
+    /// Request method (microcms classifies by endpoint).
+    #[arg(long, default_value = "GET")]
+    pub method: String,
+    /// Request path below the route prefix.
+    #[arg(long, default_value = "/")]
+    pub path: String,
+    /// Body file; stdin when absent.
+    pub file: Option<PathBuf>,
+    #[command(flatten)]
+    cfg: ConfigArg,
+}
+
+/// Prints the verdict.
+pub fn run(args: Args) -> ExitCode {
+    let (config, catalogs) = match crate::runtime::check_all(&args.cfg.config, SystemTime::now()) {
+        Ok(v) => v,
+        Err(errs) => {
+            for e in errs {
+                eprintln!("{e}");
+            }
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let Some(vendor) = catalogs.vendor(&args.vendor) else {
+        eprintln!("unknown vendor `{}`", args.vendor);
+        return ExitCode::from(EXIT_USAGE);
+    };
+    let mut headers = http::HeaderMap::new();
+    for h in &args.headers {
+        let Some((k, v)) = h.split_once(':') else {
+            eprintln!("header `{h}` must look like `Name: value`");
+            return ExitCode::from(EXIT_USAGE);
+        };
+        match (http::HeaderName::from_bytes(k.trim().as_bytes()), http::HeaderValue::from_str(v.trim())) {
+            (Ok(k), Ok(v)) => {
+                headers.append(k, v);
+            }
+            _ => {
+                eprintln!("header `{h}` is not valid");
+                return ExitCode::from(EXIT_USAGE);
+            }
+        }
+    }
+    let mut body = Vec::new();
+    let read = match &args.file {
+        Some(f) => std::fs::File::open(f).and_then(|mut f| f.read_to_end(&mut body)),
+        None => std::io::stdin().read_to_end(&mut body),
+    };
+    if let Err(e) = read {
+        eprintln!("cannot read the body: {e}");
+        return ExitCode::from(EXIT_USAGE);
+    }
+    if !must_hold(vendor, args.status, &headers, args.method.eq_ignore_ascii_case("HEAD")) {
+        println!("passes through untouched: HTTP {} is not held for {}", args.status, vendor.id);
+        return ExitCode::SUCCESS;
+    }
+    let enc = headers.get(http::header::CONTENT_ENCODING).and_then(|v| v.to_str().ok());
+    let limits = ScanLimits { max_depth: 64, max_capture_bytes: 8 * 1024 };
+    let hold_max = config.hold_max_bytes;
+    let mut scan = BodyScan::new(enc, &vendor.spec, limits, hold_max as u64 * 4).ok();
+    let mut state = if scan.is_none() { BodyState::Undecodable } else { BodyState::Complete };
+    let mut held = 0usize;
+    let mut ended = true;
+    for chunk in body.chunks(FEED_CHUNK) {
+        held += chunk.len();
+        if let Some(sc) = scan.as_mut() {
+            if sc.feed(chunk).is_err() {
+                state = BodyState::Undecodable;
+            }
+            if args.status < 400 && in_band_decision(vendor, sc.scanner()) == Some(true) {
+                println!("passes through untouched: the in-band field says success");
+                return ExitCode::SUCCESS;
+            }
+        }
+        if held >= hold_max {
+            state = BodyState::Truncated;
+            ended = false;
+            if args.status < 400 {
+                println!("passes through untouched: undecided within hold_max_bytes ({hold_max})");
+                return ExitCode::SUCCESS;
+            }
+            break;
+        }
+    }
+    if ended {
+        if let Some(sc) = scan.as_mut() {
+            if sc.finish().is_err() {
+                state = BodyState::Undecodable;
+            }
+        }
+    }
+    let facts = held_facts(vendor, scan.as_ref(), state, held);
+    let rf = ResponseFacts { status: args.status, headers: &headers, method: &args.method.to_ascii_uppercase(), path: args.path.split('?').next().unwrap_or("/") };
+    match classify(vendor, &rf, &facts, SystemTime::now(), config.retry_after_max) {
+        Verdict::Pass => println!("passes through untouched"),
+        Verdict::Error(p, _) => {
+            println!("HTTP {}", p.status);
+            println!("Content-Type: {}", crate::problem::CONTENT_TYPE);
+            if let Some(s) = p.retry_after_secs() {
+                println!("Retry-After: {s}");
+            }
+            println!();
+            println!("{}", String::from_utf8_lossy(&p.to_json(&config.problem_type_base, "normalize")));
+        }
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,108 @@
+//! `errgate run`: load and validate, then build the Pingora server: the client listener, the
+//! admin listener and the reloader background service.
+
+use super::{ConfigArg, EXIT_CONFIG};
+use crate::admin::AdminApp;
+use crate::metrics::Metrics;
+use crate::proxy::Gateway;
+use crate::reloader::{publish_catalog_gauges, ReloaderService};
+use crate::runtime::Runtime;
+use pingora::server::configuration::{Opt, ServerConf};
+use pingora::server::Server;
+use pingora::services::background::background_service;
+use pingora::services::listening::Service;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// Arguments.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    cfg: ConfigArg,
+    /// Take over the listening sockets of a running errgate (graceful binary upgrade; send the
+    /// old process SIGQUIT after starting this one).
+    #[arg(long)]
+    upgrade: bool,
+    /// Unix socket used to hand listening sockets over during a graceful upgrade.
+    #[arg(long, default_value = "/tmp/errgate_upgrade.sock")]
+    upgrade_sock: String,
+    /// PID file.
+    #[arg(long, default_value = "/tmp/errgate.pid")]
+    pid_file: String,
+}
+
+/// Runs the gateway until a shutdown signal.
+pub fn run(args: Args) -> ExitCode {
+    let runtime = match Runtime::load(args.cfg.config.clone(), SystemTime::now()) {
+        Ok(r) => Arc::new(r),
+        Err(errs) => {
+            for e in &errs {
+                log::error!("problem={e:?} Cannot start: invalid configuration.");
+            }
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let registry = pingora_prometheus::prometheus::default_registry().clone();
+    let metrics = match Metrics::register(&registry) {
+        Ok(m) => Arc::new(m),
+        Err(e) => {
+            log::error!("error={e} Cannot register metrics.");
+            return ExitCode::FAILURE;
+        }
+    };
+    publish_catalog_gauges(&runtime, &metrics);
+    let snap = runtime.snapshot();
+    let config = &snap.config;
+
+    let mut opt = Opt::parse_from_args(["errgate"]);
+    opt.upgrade = args.upgrade;
+    let mut conf = ServerConf::default();
+    if config.threads > 0 {
+        conf.threads = config.threads;
+    } else {
+        conf.threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    }
+    conf.grace_period_seconds = Some(config.grace_period_seconds);
+    conf.graceful_shutdown_timeout_seconds = Some(config.grace_period_seconds);
+    conf.upgrade_sock = args.upgrade_sock;
+    conf.pid_file = args.pid_file;
+    let mut server = Server::new_with_opt_and_conf(opt, conf);
+    server.bootstrap();
+
+    let gateway = Gateway::new(runtime.clone(), metrics.clone());
+    let mut proxy = pingora::proxy::http_proxy_service_with_name(&server.configuration, gateway, "errgate");
+    proxy.add_tcp(&config.listen);
+
+    let mut admin = Service::new(
+        "errgate admin".to_string(),
+        AdminApp {
+            runtime: runtime.clone(),
+            metrics: metrics.clone(),
+            registry,
+        },
+    );
+    admin.add_tcp(&config.admin_listen);
+    // The admin listener needs no more than one thread.
+    admin.threads = Some(1);
+
+    let reloader = background_service(
+        "errgate reloader",
+        ReloaderService {
+            runtime: runtime.clone(),
+            metrics,
+        },
+    );
+    log::info!(
+        "listen={} admin_listen={} routes={} catalogs={} Starting errgate.",
+        config.listen,
+        config.admin_listen,
+        config.routes.len(),
+        snap.catalogs.len()
+    );
+    drop(snap);
+    server.add_service(proxy);
+    server.add_service(admin);
+    server.add_service(reloader);
+    server.run_forever()
+}

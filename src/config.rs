@@ -1,0 +1,271 @@
+//! Runtime configuration: loaded from YAML, validated, with every value already parsed.
+//!
+//! Pipeline: file text -> `serde_yaml::Value` -> per-section [`file`] types (so one typo does not
+//! hide the next) -> [`validate`] -> [`Config`]. Every problem is collected with its field path;
+//! nothing here panics on input. Only runtime types reach the proxy.
+
+pub mod file;
+mod validate;
+
+use crate::retry::RetryPolicy;
+use http::{HeaderName, HeaderValue};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use validate::parse_duration;
+
+/// Default client listener.
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
+/// Default admin listener: loopback, because metrics and reload are not for clients.
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";
+/// Default catalog directory; a relative `catalog_dir` is resolved against the working directory.
+pub const DEFAULT_CATALOG_DIR: &str = "catalogs";
+/// Default hold limit: vendor error envelopes are small; 64 KiB bounds memory per request.
+pub const DEFAULT_HOLD_MAX_BYTES: u64 = 64 * 1024;
+/// Default request body limit: vendor API calls are small; uploads larger than this are refused.
+pub const DEFAULT_MAX_REQUEST_BODY_BYTES: u64 = 16 * 1024 * 1024;
+/// Default cap on retry hints: a vendor asking for more than 5 minutes is capped.
+pub const DEFAULT_RETRY_AFTER_MAX: Duration = Duration::from_secs(300);
+/// Default catalog poll interval: catches watcher misses within seconds at trivial cost.
+pub const DEFAULT_CATALOG_POLL_INTERVAL: Duration = Duration::from_secs(10);
+/// Default shutdown grace period: enough for slow vendor calls to finish.
+pub const DEFAULT_GRACE_PERIOD_SECONDS: u64 = 30;
+/// Default connect timeout (TCP + TLS).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default timeout of a single read from the vendor.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default deadline to decide a response.
+pub const DEFAULT_TOTAL_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default most cooldown keys tracked at once.
+pub const DEFAULT_COOLDOWN_MAX_KEYS: usize = 10_000;
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from.
+    pub path: PathBuf,
+    /// Client listener address.
+    pub listen: String,
+    /// Admin listener address.
+    pub admin_listen: String,
+    /// Resolved catalog directory.
+    pub catalog_dir: PathBuf,
+    /// Base of problem `type` URIs.
+    pub problem_type_base: String,
+    /// Hold limit in bytes.
+    pub hold_max_bytes: usize,
+    /// Request body limit in bytes.
+    pub max_request_body_bytes: u64,
+    /// Cap on retry hints.
+    pub retry_after_max: Duration,
+    /// Catalog content-hash poll interval.
+    pub catalog_poll_interval: Duration,
+    /// Shutdown grace period in seconds.
+    pub grace_period_seconds: u64,
+    /// Worker threads; 0 means one per CPU.
+    pub threads: usize,
+    /// Most cooldown keys tracked at once.
+    pub cooldown_max_keys: usize,
+    /// Routes, ordered for lookup.
+    pub routes: RouteTable,
+}
+
+/// Where a route forwards to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Upstream {
+    /// https (TLS with SNI and verification) or http.
+    pub tls: bool,
+    /// Host name or IP literal.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// Base path joined before the stripped request path, without a trailing slash.
+    pub base_path: String,
+    /// `Host` header value sent upstream.
+    pub authority: String,
+}
+
+/// Timeouts of one route.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Timeouts {
+    /// TCP + TLS connect.
+    pub connect: Duration,
+    /// Single read.
+    pub read: Duration,
+    /// Deadline to decide one attempt's response.
+    pub total: Duration,
+}
+
+/// Cooldown settings of one route.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CooldownSettings {
+    /// Whether errgate holds traffic back while a rate-limit hint runs.
+    pub enabled: bool,
+    /// Header keying the cooldown, lower-case.
+    pub key_header: Option<HeaderName>,
+}
+
+/// One route.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// Position in the config, a stable small integer for per-route state.
+    pub index: usize,
+    /// Unique name (shared cheaply with per-request state).
+    pub name: std::sync::Arc<str>,
+    /// Catalog id.
+    pub vendor: String,
+    /// Normalized prefix: starts with `/`, no trailing `/` unless it is `/`.
+    pub path_prefix: String,
+    /// Lower-case host without port, when the route is host-bound.
+    pub host: Option<String>,
+    /// Where it forwards.
+    pub upstream: Upstream,
+    /// Headers set on every upstream request.
+    pub upstream_headers: Vec<(HeaderName, HeaderValue)>,
+    /// Timeouts.
+    pub timeouts: Timeouts,
+    /// Retry policy.
+    pub retry: RetryPolicy,
+    /// Cooldown.
+    pub cooldown: CooldownSettings,
+}
+
+/// Routes in lookup order: host-bound first, then longest prefix first.
+#[derive(Debug, Clone, Default)]
+pub struct RouteTable {
+    routes: Vec<Route>,
+}
+
+// === impl RouteTable ===
+
+impl RouteTable {
+    /// Builds the table; `routes` keep their `index`.
+    pub fn new(mut routes: Vec<Route>) -> Self {
+        routes.sort_by(|a, b| {
+            b.host
+                .is_some()
+                .cmp(&a.host.is_some())
+                .then(b.path_prefix.len().cmp(&a.path_prefix.len()))
+        });
+        RouteTable { routes }
+    }
+
+    /// The route for a request, and the path left after stripping its prefix (always starting
+    /// with `/` or empty). `host` is the request's Host (port and case ignored).
+    pub fn find<'a, 'p>(&'a self, host: Option<&str>, path: &'p str) -> Option<(&'a Route, &'p str)> {
+        let host = host.map(|h| strip_port(h));
+        self.routes.iter().find_map(|r| {
+            if let Some(want) = &r.host {
+                match host {
+                    Some(h) if h.eq_ignore_ascii_case(want) => {}
+                    _ => return None,
+                }
+            }
+            strip_prefix_segment(path, &r.path_prefix).map(|rest| (r, rest))
+        })
+    }
+
+    /// All routes, in lookup order.
+    pub fn iter(&self) -> impl Iterator<Item = &Route> {
+        self.routes.iter()
+    }
+
+    /// Number of routes.
+    pub fn len(&self) -> usize {
+        self.routes.len()
+    }
+
+    /// Whether there are no routes.
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+}
+
+fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        // [v6]:port
+        return host.split(']').next().map_or(host, |h| h.trim_start_matches('['));
+    }
+    host.rsplit_once(':').map_or(host, |(h, _)| h)
+}
+
+/// `path` without `prefix` when `prefix` ends on a segment boundary of `path`. The query is
+/// part of `path` and a boundary too.
+pub fn strip_prefix_segment<'p>(path: &'p str, prefix: &str) -> Option<&'p str> {
+    if prefix == "/" {
+        return Some(path);
+    }
+    let rest = path.strip_prefix(prefix)?;
+    match rest.as_bytes().first() {
+        None | Some(b'/') | Some(b'?') => Some(rest),
+        _ => None,
+    }
+}
+
+impl Upstream {
+    /// The upstream path for a request: base path + rest (rest keeps its query).
+    pub fn join_path(&self, rest: &str) -> String {
+        let mut out = String::with_capacity(self.base_path.len() + rest.len() + 1);
+        out.push_str(&self.base_path);
+        if rest.is_empty() || rest.starts_with('?') {
+            if out.is_empty() {
+                out.push('/');
+            }
+        } else if !rest.starts_with('/') {
+            out.push('/');
+        }
+        out.push_str(rest);
+        out
+    }
+}
+
+/// One problem in a config file.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{file}: {path}: {message}")]
+pub struct ConfigError {
+    /// The file.
+    pub file: String,
+    /// Field path, e.g. `routes[1].upstream`.
+    pub path: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+/// Every problem found in a config file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// Reads and validates a config file.
+pub fn load_config(path: &Path) -> Result<Config, ConfigErrors> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigErrors(vec![ConfigError {
+            file: path.display().to_string(),
+            path: "(file)".into(),
+            message: format!("cannot read: {e}"),
+        }])
+    })?;
+    parse_config(&text, path)
+}
+
+/// Validates config text; `path` names the file in errors and anchors `catalog_dir`.
+pub fn parse_config(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
+    validate::validate(text, path)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,112 @@
+//! The config file as written by operators (contract §4): serde types only.
+//!
+//! Every struct denies unknown keys so a typo is an error with its path, not a silent default.
+//! Defaults live in [`crate::config`] as named consts; these types keep `Option`s so
+//! validation can tell "absent" from "set".
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// Top level of `errgate.yaml`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Client listener, `host:port`. Default `0.0.0.0:8080`. Needs a restart to change.
+    pub listen: Option<String>,
+    /// Admin listener (metrics, health, catalogs, reload). Default `127.0.0.1:9090`. Restart to change.
+    pub admin_listen: Option<String>,
+    /// Directory with one catalog file per vendor id, relative to the config file. Default `catalogs`.
+    pub catalog_dir: Option<String>,
+    /// Base URI of the problem `type` field. Default `https://errgate.dev/problems`.
+    pub problem_type_base: Option<String>,
+    /// Largest response prefix (bytes) held back while the scanner decides. Default 65536.
+    pub hold_max_bytes: Option<u64>,
+    /// Largest request body forwarded, in bytes; larger requests get 413. Default 16 MiB.
+    pub max_request_body_bytes: Option<u64>,
+    /// Cap on any retry hint errgate honours or echoes, e.g. `5m`. Default 5 minutes.
+    pub retry_after_max: Option<String>,
+    /// Interval of the catalog content-hash check that catches missed file events. Default `10s`.
+    pub catalog_poll_interval: Option<String>,
+    /// Seconds Pingora waits for in-flight requests on shutdown. Default 30.
+    pub grace_period_seconds: Option<u64>,
+    /// Worker threads of the client listener. Default: number of CPUs.
+    pub threads: Option<usize>,
+    /// Defaults for every route's timeouts.
+    pub timeouts: Option<FileTimeouts>,
+    /// Defaults for every route's retry policy.
+    pub retry: Option<FileRetry>,
+    /// Defaults for every route's cooldown.
+    pub cooldown: Option<FileCooldown>,
+    /// The routes, matched by path prefix (and optionally host).
+    #[serde(default)]
+    pub routes: Vec<FileRoute>,
+}
+
+/// One route.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FileRoute {
+    /// Unique name; the `route` label in metrics.
+    pub name: Option<String>,
+    /// Catalog id classifying this route's responses.
+    pub vendor: Option<String>,
+    /// Path prefix, matched on a segment boundary and stripped before forwarding.
+    pub path_prefix: Option<String>,
+    /// Optional Host the request must carry (case-insensitive, port ignored).
+    pub host: Option<String>,
+    /// `http(s)://host[:port][/base/path]`.
+    pub upstream: Option<String>,
+    /// Extra headers set on every upstream request (for example an API key injected by the gateway).
+    #[serde(default)]
+    pub upstream_headers: BTreeMap<String, String>,
+    /// Per-route timeout overrides.
+    pub timeouts: Option<FileTimeouts>,
+    /// Per-route retry overrides.
+    pub retry: Option<FileRetry>,
+    /// Per-route cooldown overrides.
+    pub cooldown: Option<FileCooldown>,
+}
+
+/// Timeouts, as durations like `250ms`, `5s`, `1m`.
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct FileTimeouts {
+    /// TCP + TLS connect. Default `5s`.
+    pub connect: Option<String>,
+    /// Longest wait for any single read from the vendor. Default `30s`.
+    pub read: Option<String>,
+    /// Deadline from the start of an attempt until errgate has decided the response
+    /// (header received and, for held responses, the scan done). Default `60s`.
+    pub total: Option<String>,
+}
+
+/// Retry policy knobs.
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct FileRetry {
+    /// Retry idempotent requests on retryable errors. Default true.
+    pub enabled: Option<bool>,
+    /// Attempts in all, the first included. Default 2.
+    pub max_attempts: Option<u32>,
+    /// Longest single wait before a retry. Default `2s`.
+    pub max_wait: Option<String>,
+    /// Longest time from the first attempt until the last retry starts. Default `5s`.
+    pub total_budget: Option<String>,
+    /// Largest request body kept for replay, in bytes. Default 65536.
+    pub max_replay_body_bytes: Option<usize>,
+    /// First backoff step when the vendor gave no hint. Default `100ms`.
+    pub backoff_base: Option<String>,
+}
+
+/// Cooldown knobs.
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct FileCooldown {
+    /// Answer 429 without contacting the vendor while its rate-limit hint runs. Default true.
+    pub enabled: Option<bool>,
+    /// Request header whose value keys the cooldown (stored hashed), e.g. `Authorization`.
+    /// Default: none, the route is the key.
+    pub key_header: Option<String>,
+    /// Most keys tracked at once per process. Default 10000.
+    pub max_keys: Option<usize>,
+}

@@ -1,0 +1,267 @@
+//! Feeds a held response body to the scanner, decoding `Content-Encoding` on the way.
+//!
+//! Bounded: at most `max_decoded` decoded bytes reach the scanner (a small compressed body can
+//! expand enormously); past that the scan is marked truncated. The encoded bytes themselves are
+//! never changed: when a response passes through, the client gets the original encoding.
+//! Pure apart from in-memory decompression.
+
+use crate::scan::{ScanLimits, ScanSpec, Scanner};
+use std::io::Write;
+
+/// Bytes the brotli decoder buffers internally.
+const BROTLI_BUFFER: usize = 4096;
+
+/// Why a body could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// A `Content-Encoding` errgate does not decode.
+    #[error("unsupported content encoding `{0}`")]
+    Unsupported(String),
+    /// The compressed stream is corrupt.
+    #[error("corrupt {0} stream")]
+    Corrupt(&'static str),
+}
+
+/// The scanner plus a decoded-byte budget.
+pub struct Sink<'s> {
+    scanner: Scanner<'s>,
+    decoded: u64,
+    max_decoded: u64,
+    over_limit: bool,
+}
+
+impl Write for Sink<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let room = self.max_decoded.saturating_sub(self.decoded);
+        let take = (buf.len() as u64).min(room) as usize;
+        if take < buf.len() {
+            self.over_limit = true;
+        }
+        if take > 0 && !self.scanner.is_done() {
+            self.scanner.feed(&buf[..take]);
+        }
+        self.decoded += take as u64;
+        // Swallow the excess: the decoder must not fail because we stopped looking.
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+enum Inner<'s> {
+    Identity(Sink<'s>),
+    Gzip(Box<flate2::write::MultiGzDecoder<Sink<'s>>>),
+    Deflate(Box<flate2::write::ZlibDecoder<Sink<'s>>>),
+    Brotli(Box<brotli_decompressor::DecompressorWriter<Sink<'s>>>),
+}
+
+/// A body being scanned.
+pub struct BodyScan<'s> {
+    inner: Inner<'s>,
+    encoding: &'static str,
+    corrupt: bool,
+}
+
+// === impl BodyScan ===
+
+impl<'s> BodyScan<'s> {
+    /// Starts a scan for a body with this `Content-Encoding` (None or `identity` = plain).
+    pub fn new(
+        content_encoding: Option<&str>,
+        spec: &'s ScanSpec,
+        limits: ScanLimits,
+        max_decoded: u64,
+    ) -> Result<BodyScan<'s>, DecodeError> {
+        let sink = Sink {
+            scanner: Scanner::new(spec, limits),
+            decoded: 0,
+            max_decoded,
+            over_limit: false,
+        };
+        let enc = content_encoding.map(|e| e.trim().to_ascii_lowercase());
+        let (inner, encoding) = match enc.as_deref() {
+            None | Some("") | Some("identity") => (Inner::Identity(sink), "identity"),
+            Some("gzip") | Some("x-gzip") => (
+                Inner::Gzip(Box::new(flate2::write::MultiGzDecoder::new(sink))),
+                "gzip",
+            ),
+            Some("deflate") => (
+                Inner::Deflate(Box::new(flate2::write::ZlibDecoder::new(sink))),
+                "deflate",
+            ),
+            Some("br") => (
+                Inner::Brotli(Box::new(brotli_decompressor::DecompressorWriter::new(
+                    sink,
+                    BROTLI_BUFFER,
+                ))),
+                "br",
+            ),
+            Some(other) => return Err(DecodeError::Unsupported(other.to_string())),
+        };
+        Ok(BodyScan {
+            inner,
+            encoding,
+            corrupt: false,
+        })
+    }
+
+    /// Feeds one encoded chunk.
+    pub fn feed(&mut self, chunk: &[u8]) -> Result<(), DecodeError> {
+        if self.corrupt {
+            return Err(DecodeError::Corrupt(self.encoding));
+        }
+        let r = match &mut self.inner {
+            Inner::Identity(s) => s.write_all(chunk),
+            Inner::Gzip(d) => d.write_all(chunk),
+            Inner::Deflate(d) => d.write_all(chunk),
+            Inner::Brotli(d) => d.write_all(chunk),
+        };
+        r.map_err(|_| {
+            self.corrupt = true;
+            DecodeError::Corrupt(self.encoding)
+        })
+    }
+
+    /// The end of the body: flushes the decoder and finishes the scan.
+    pub fn finish(&mut self) -> Result<(), DecodeError> {
+        if self.corrupt {
+            return Err(DecodeError::Corrupt(self.encoding));
+        }
+        let r = match &mut self.inner {
+            Inner::Identity(_) => Ok(()),
+            Inner::Gzip(d) => d.try_finish(),
+            Inner::Deflate(d) => d.try_finish(),
+            Inner::Brotli(d) => d.flush(),
+        };
+        if r.is_err() {
+            self.corrupt = true;
+            return Err(DecodeError::Corrupt(self.encoding));
+        }
+        let sink = self.sink_mut();
+        if !sink.over_limit {
+            let _ = sink.scanner.finish();
+        }
+        Ok(())
+    }
+
+    fn sink(&self) -> &Sink<'s> {
+        match &self.inner {
+            Inner::Identity(s) => s,
+            Inner::Gzip(d) => d.get_ref(),
+            Inner::Deflate(d) => d.get_ref(),
+            Inner::Brotli(d) => d.get_ref(),
+        }
+    }
+
+    fn sink_mut(&mut self) -> &mut Sink<'s> {
+        match &mut self.inner {
+            Inner::Identity(s) => s,
+            Inner::Gzip(d) => d.get_mut(),
+            Inner::Deflate(d) => d.get_mut(),
+            Inner::Brotli(d) => d.get_mut(),
+        }
+    }
+
+    /// The scanner.
+    pub fn scanner(&self) -> &Scanner<'s> {
+        &self.sink().scanner
+    }
+
+    /// Decoded bytes fed to the scanner.
+    pub fn decoded_bytes(&self) -> u64 {
+        self.sink().decoded
+    }
+
+    /// Whether decoded output went past the budget.
+    pub fn over_limit(&self) -> bool {
+        self.sink().over_limit
+    }
+
+    /// Whether the encoded stream was corrupt.
+    pub fn is_corrupt(&self) -> bool {
+        self.corrupt
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scan::CaptureKind;
+    use crate::scan::Captured;
+
+    fn spec() -> ScanSpec {
+        ScanSpec::new(&[(&["code"][..], CaptureKind::Scalar)])
+    }
+
+    fn limits() -> ScanLimits {
+        ScanLimits {
+            max_depth: 64,
+            max_capture_bytes: 4096,
+        }
+    }
+
+    fn gzip(b: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(b).expect("write");
+        e.finish().expect("finish")
+    }
+
+    #[test]
+    fn gzip_body_is_decoded_for_the_scanner_in_small_chunks() {
+        let s = spec();
+        let z = gzip(br#"{"code":20002,"message":"Member not found."}"#);
+        let mut b = BodyScan::new(Some("gzip"), &s, limits(), 1 << 20).expect("gzip supported");
+        for c in z.chunks(3) {
+            b.feed(c).expect("valid gzip");
+        }
+        b.finish().expect("finish");
+        assert!(matches!(&b.scanner().field(0).map(|f| &f.value), Some(Captured::Num(n)) if n == "20002"));
+    }
+
+    #[test]
+    fn brotli_body_is_decoded() {
+        let s = spec();
+        let mut out = Vec::new();
+        {
+            let mut w = brotli::CompressorWriter::new(&mut out, 4096, 5, 22);
+            w.write_all(br#"{"code":"7"}"#).expect("write");
+        }
+        let mut b = BodyScan::new(Some("br"), &s, limits(), 1 << 20).expect("br supported");
+        b.feed(&out).expect("valid br");
+        b.finish().expect("finish");
+        assert!(matches!(&b.scanner().field(0).map(|f| &f.value), Some(Captured::Str(v)) if v == "7"));
+    }
+
+    #[test]
+    fn decompression_bomb_stops_at_the_budget() {
+        let s = spec();
+        let mut body = b"[".to_vec();
+        body.extend(std::iter::repeat_n(b"0,".as_slice(), 500_000).flatten());
+        body.extend(b"0]");
+        let z = gzip(&body);
+        let mut b = BodyScan::new(Some("gzip"), &s, limits(), 4096).expect("gzip");
+        b.feed(&z).expect("valid gzip");
+        b.finish().expect("finish");
+        assert!(b.over_limit());
+        assert_eq!(b.decoded_bytes(), 4096);
+    }
+
+    #[test]
+    fn corrupt_gzip_is_an_error_not_a_panic() {
+        let s = spec();
+        let mut b = BodyScan::new(Some("gzip"), &s, limits(), 1 << 20).expect("gzip");
+        let r = b.feed(b"\x1f\x8b\x08\x00garbage garbage garbage").and_then(|_| b.finish());
+        assert!(r.is_err());
+    }
+
+    #[test]
+    fn unknown_encoding_is_reported() {
+        let s = spec();
+        assert!(matches!(
+            BodyScan::new(Some("zstd"), &s, limits(), 10),
+            Err(DecodeError::Unsupported(_))
+        ));
+    }
+}

@@ -1,0 +1,24 @@
+//! errgate: an egress API gateway on Pingora that turns every vendor error into one canonical
+//! RFC 9457 problem+json.
+//!
+//! Pure modules (no I/O, no clock reads): [`scan`], [`decode`], [`normalize`], [`problem`],
+//! [`retry`], [`config`] validation and the [`catalog`] data types. Only [`catalog::load`],
+//! [`catalog::watch`] and [`runtime`] touch the filesystem; only [`cli`] builds the Pingora
+//! server. See ARCHITECTURE.md for the request and reload flows.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod admin;
+pub mod catalog;
+pub mod cli;
+pub mod config;
+pub mod decode;
+pub mod metrics;
+pub mod normalize;
+pub mod problem;
+pub mod proxy;
+pub mod reloader;
+pub mod retry;
+pub mod runtime;
+pub mod scan;

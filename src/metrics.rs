@@ -1,0 +1,151 @@
+//! Prometheus metrics: names, buckets and typed handles in one place (contract §7).
+//!
+//! Label values come only from closed sets: route names from config, vendor ids and codes from
+//! catalogs, canonical codes, fixed outcome/result strings. A vendor code missing from its
+//! catalog is counted as `upstream_code="uncataloged"`. Production registers into
+//! `pingora_prometheus::prometheus::default_registry()` (the registry Pingora's exporters
+//! gather); tests pass a fresh `Registry`.
+
+use pingora_prometheus::prometheus::{
+    self, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
+};
+
+/// Latency buckets (seconds): 1 ms to 30 s, covering loopback hops to slow vendor calls.
+pub const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// `upstream_code` label of a vendor code its catalog does not list.
+pub const UNCATALOGED: &str = "uncataloged";
+/// `upstream_code` label when the vendor sent no code (and for errgate's own errors).
+pub const NO_CODE: &str = "none";
+/// `route` label of requests that matched no route.
+pub const NO_ROUTE: &str = "none";
+
+/// How a request ended (the `outcome` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The vendor's response went through untouched.
+    Passthrough,
+    /// A vendor error was normalized.
+    Normalized,
+    /// errgate answered with its own error.
+    Gateway,
+}
+
+impl Outcome {
+    /// Label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Passthrough => "passthrough",
+            Outcome::Normalized => "normalized",
+            Outcome::Gateway => "gateway",
+        }
+    }
+}
+
+/// All of errgate's metrics.
+#[derive(Clone)]
+pub struct Metrics {
+    /// `errgate_requests_total{route,outcome,status}`.
+    pub requests: IntCounterVec,
+    /// `errgate_errors_total{route,domain,code,reason,upstream_code}`.
+    pub errors: IntCounterVec,
+    /// `errgate_request_duration_seconds{route,outcome}`.
+    pub duration: HistogramVec,
+    /// `errgate_catalog_reloads_total{result}`.
+    pub reloads: IntCounterVec,
+    /// `errgate_upstream_duration_seconds{route}`: attempt start to response header.
+    pub upstream_duration: HistogramVec,
+    /// `errgate_requests_in_flight{route}`.
+    pub in_flight: IntGaugeVec,
+    /// `errgate_cooldowns_active`: keys currently held back (set at scrape time).
+    pub cooldowns_active: IntGauge,
+    /// `errgate_cooldown_rejections_total{route}`.
+    pub cooldown_rejections: IntCounterVec,
+    /// `errgate_retries_total{route,result}`.
+    pub retries: IntCounterVec,
+    /// `errgate_held_fallbacks_total{route,reason}`: held responses released unclassified.
+    pub held_fallbacks: IntCounterVec,
+    /// `errgate_held_responses_total{route}`: responses held back for scanning.
+    pub held: IntCounterVec,
+    /// `errgate_scanned_bytes_total{route}`.
+    pub scanned_bytes: IntCounterVec,
+    /// `errgate_uncataloged_codes_total{route,domain}`: vendor codes missing from catalogs.
+    pub uncataloged: IntCounterVec,
+    /// `errgate_catalog_entries{vendor}`.
+    pub catalog_entries: IntGaugeVec,
+    /// `errgate_catalog_last_reload_success_timestamp_seconds`.
+    pub last_reload_success: IntGauge,
+    /// `errgate_catalog_reload_failures` counter by reason is folded into `reloads{result}`;
+    /// this counts requests answered while catalogs were stale: never, by design; omitted.
+    _private: (),
+    /// `errgate_info{version}` = 1.
+    pub info: IntGaugeVec,
+    /// Requests handled in total, any outcome (for quick sanity checks).
+    pub handled: IntCounter,
+}
+
+fn counter(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> prometheus::Result<IntCounterVec> {
+    let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+    reg.register(Box::new(c.clone()))?;
+    Ok(c)
+}
+
+fn gauge(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> prometheus::Result<IntGaugeVec> {
+    let g = IntGaugeVec::new(Opts::new(name, help), labels)?;
+    reg.register(Box::new(g.clone()))?;
+    Ok(g)
+}
+
+fn histogram(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> prometheus::Result<HistogramVec> {
+    let h = HistogramVec::new(
+        HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec()),
+        labels,
+    )?;
+    reg.register(Box::new(h.clone()))?;
+    Ok(h)
+}
+
+// === impl Metrics ===
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn register(reg: &Registry) -> prometheus::Result<Metrics> {
+        let cooldowns_active = IntGauge::new(
+            "errgate_cooldowns_active",
+            "Cooldown keys currently holding traffic back.",
+        )?;
+        reg.register(Box::new(cooldowns_active.clone()))?;
+        let last_reload_success = IntGauge::new(
+            "errgate_catalog_last_reload_success_timestamp_seconds",
+            "Unix time of the last successful catalog load.",
+        )?;
+        reg.register(Box::new(last_reload_success.clone()))?;
+        let handled = IntCounter::new("errgate_handled_requests_total", "Requests handled, any outcome.")?;
+        reg.register(Box::new(handled.clone()))?;
+        let m = Metrics {
+            requests: counter(reg, "errgate_requests_total", "Requests by route, outcome and HTTP status sent.", &["route", "outcome", "status"])?,
+            errors: counter(reg, "errgate_errors_total", "Errors answered, by route, domain, canonical code, reason and vendor code.", &["route", "domain", "code", "reason", "upstream_code"])?,
+            duration: histogram(reg, "errgate_request_duration_seconds", "Time from request to the end of the response.", &["route", "outcome"])?,
+            reloads: counter(reg, "errgate_catalog_reloads_total", "Catalog reloads by result.", &["result"])?,
+            upstream_duration: histogram(reg, "errgate_upstream_duration_seconds", "Time from the start of an upstream attempt to its response header.", &["route"])?,
+            in_flight: gauge(reg, "errgate_requests_in_flight", "Requests being handled.", &["route"])?,
+            cooldowns_active,
+            cooldown_rejections: counter(reg, "errgate_cooldown_rejections_total", "Requests answered 429 by errgate during a vendor cooldown.", &["route"])?,
+            retries: counter(reg, "errgate_retries_total", "Retry decisions by result.", &["route", "result"])?,
+            held_fallbacks: counter(reg, "errgate_held_fallbacks_total", "Held responses released without a decision, by reason.", &["route", "reason"])?,
+            held: counter(reg, "errgate_held_responses_total", "Responses held back until the scanner decided.", &["route"])?,
+            scanned_bytes: counter(reg, "errgate_scanned_bytes_total", "Response body bytes fed to the scanner.", &["route"])?,
+            uncataloged: counter(reg, "errgate_uncataloged_codes_total", "Vendor errors whose code is not in the catalog.", &["route", "domain"])?,
+            catalog_entries: gauge(reg, "errgate_catalog_entries", "Entries per vendor catalog in the serving set.", &["vendor"])?,
+            last_reload_success,
+            _private: (),
+            info: gauge(reg, "errgate_info", "Build information.", &["version"])?,
+            handled,
+        };
+        m.info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        Ok(m)
+    }
+}

@@ -1,0 +1,313 @@
+//! The normalizer: one pure function from what the vendor said to what errgate answers.
+//!
+//! `classify(vendor catalog, response facts, scan facts, now, cap) -> Verdict`. Used by the
+//! proxy, `errgate normalize` and `errgate explain`, so all three agree by construction.
+//! No I/O, no clock reads: `now` is a parameter.
+
+use crate::catalog::{LookupKey, VendorCatalog};
+use crate::decode::BodyScan;
+use crate::problem::{truncate_chars, Code, Problem, Upstream};
+use crate::retry::{client_hint, hint_from, RetryHint};
+use crate::scan::{Captured, Scanner};
+use http::HeaderMap;
+use std::time::{Duration, SystemTime};
+
+/// Reason of a vendor error whose code is not in its catalog.
+pub const REASON_UNCATALOGED: &str = "UNCATALOGED_ERROR";
+/// Reason of a vendor error that carried no usable code (HTML page, empty body...).
+pub const REASON_UPSTREAM_HTTP: &str = "UPSTREAM_HTTP_ERROR";
+/// Longest vendor message kept, in chars: bounded output from unbounded input.
+pub const MAX_MESSAGE_CHARS: usize = 1024;
+
+/// What errgate knows of the response besides its body.
+#[derive(Debug, Clone, Copy)]
+pub struct ResponseFacts<'a> {
+    /// Upstream HTTP status.
+    pub status: u16,
+    /// Upstream response headers.
+    pub headers: &'a HeaderMap,
+    /// Request method.
+    pub method: &'a str,
+    /// Request path below the route prefix, without query.
+    pub path: &'a str,
+}
+
+/// How much of the body was seen, and in what shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyState {
+    /// The whole body was scanned and is JSON.
+    Complete,
+    /// No body.
+    Empty,
+    /// Only a prefix was scanned (hold limit reached, or the vendor cut the body).
+    Truncated,
+    /// The body is not JSON (an HTML error page, plain text) or is broken JSON.
+    NotJson,
+    /// The content encoding could not be decoded.
+    Undecodable,
+}
+
+/// The few fields the scanner pulled out, as plain values.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ScanFacts {
+    /// Vendor code as text.
+    pub code: Option<String>,
+    /// Vendor message.
+    pub message: Option<String>,
+    /// Extra detail (openim errDlt).
+    pub detail: Option<String>,
+    /// Body retry hint in ms, as literal text.
+    pub retry_after_ms: Option<String>,
+    /// Field-level errors, raw JSON bytes.
+    pub errors: Option<Vec<u8>>,
+    /// The in-band deciding field's value.
+    pub in_band: Option<String>,
+    /// Body shape; `None` means Complete.
+    pub body: Option<BodyState>,
+}
+
+/// What errgate does with a response.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// Not an error: pass it through untouched.
+    Pass,
+    /// An error: answer with this problem. The hint is the uncapped one, for the cooldown.
+    Error(Box<Problem>, Option<RetryHint>),
+}
+
+fn captured_text(c: &Captured) -> Option<String> {
+    match c {
+        Captured::Str(s) => Some(s.clone()),
+        Captured::Num(n) => Some(n.clone()),
+        Captured::Bool(b) => Some(b.to_string()),
+        Captured::Null => None,
+        Captured::Raw(_) => None,
+    }
+}
+
+/// The value of an in-band field, as compared against the catalog's success values.
+pub fn in_band_value(vendor: &VendorCatalog, scanner: &Scanner<'_>) -> Option<String> {
+    let ib = vendor.in_band.as_ref()?;
+    scanner.field(ib.field).and_then(|f| match &f.value {
+        Captured::Null => Some("null".to_string()),
+        v => captured_text(v),
+    })
+}
+
+/// Early decision for a held 2xx of an in-band vendor: `Some(true)` pass now, `Some(false)` it is
+/// an error (keep scanning for the rest of the envelope), `None` undecided.
+pub fn in_band_decision(vendor: &VendorCatalog, scanner: &Scanner<'_>) -> Option<bool> {
+    let ib = vendor.in_band.as_ref()?;
+    if scanner.root_is_object() == Some(false) || scanner.error().is_some() {
+        return Some(true);
+    }
+    let v = in_band_value(vendor, scanner)?;
+    Some(ib.success.iter().any(|s| *s == v))
+}
+
+impl ScanFacts {
+    /// Pulls the envelope fields out of a scanner.
+    pub fn from_scanner(vendor: &VendorCatalog, scanner: &Scanner<'_>, body: BodyState) -> ScanFacts {
+        let text = |i: Option<usize>| i.and_then(|i| scanner.field(i)).and_then(|f| captured_text(&f.value));
+        let errors = vendor
+            .envelope
+            .errors
+            .and_then(|i| scanner.field(i))
+            .and_then(|f| match &f.value {
+                Captured::Raw(b) if !f.truncated => Some(b.clone()),
+                _ => None,
+            });
+        ScanFacts {
+            code: text(vendor.envelope.code).map(|c| c.trim().to_string()),
+            message: text(vendor.envelope.message),
+            detail: text(vendor.envelope.detail),
+            retry_after_ms: text(vendor.envelope.retry_after_ms),
+            errors,
+            in_band: in_band_value(vendor, scanner),
+            body: Some(body),
+        }
+    }
+}
+
+/// Vendor field errors as the contract's `errors` array: an object of `field -> [errors]`
+/// becomes `[{"field": .., ...error}]`; an array is kept; anything else is dropped.
+fn errors_array(raw: &[u8]) -> Option<serde_json::Value> {
+    use serde_json::Value;
+    let v: Value = serde_json::from_slice(raw).ok()?;
+    match v {
+        Value::Array(a) => Some(Value::Array(a)),
+        Value::Object(map) => {
+            let mut out = Vec::new();
+            for (field, errs) in map {
+                let list = match errs {
+                    Value::Array(a) => a,
+                    other => vec![other],
+                };
+                for e in list {
+                    let mut obj = serde_json::Map::new();
+                    obj.insert("field".into(), Value::String(field.clone()));
+                    match e {
+                        Value::Object(m) => obj.extend(m),
+                        Value::String(s) => {
+                            obj.insert("message".into(), Value::String(s));
+                        }
+                        other => {
+                            obj.insert("message".into(), Value::String(other.to_string()));
+                        }
+                    }
+                    out.push(Value::Object(obj));
+                }
+            }
+            Some(Value::Array(out))
+        }
+        _ => None,
+    }
+}
+
+/// Whether a response may carry a vendor error and must be held while it is scanned: any
+/// 4xx/5xx, and a 2xx JSON (or untyped/text) body from a vendor that reports errors in-band.
+pub fn must_hold(vendor: &VendorCatalog, status: u16, headers: &HeaderMap, head_only: bool) -> bool {
+    if status >= 400 {
+        return true;
+    }
+    if !(200..300).contains(&status) || status == 204 || status == 205 || head_only {
+        return false;
+    }
+    if !vendor.is_in_band() {
+        return false;
+    }
+    match headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
+        None => true,
+        Some(ct) => {
+            let ct = ct.to_ascii_lowercase();
+            ct.contains("json") || ct.starts_with("text/plain") || ct.contains("javascript")
+        }
+    }
+}
+
+/// The scan facts of a held body once reading stopped. `state` is what the reader knows
+/// (Complete unless truncated or undecodable); `held_len` the raw bytes held.
+pub fn held_facts(vendor: &VendorCatalog, scan: Option<&BodyScan<'_>>, state: BodyState, held_len: usize) -> ScanFacts {
+    match scan {
+        Some(sc) => {
+            let scanner = sc.scanner();
+            let state = if state != BodyState::Complete {
+                state
+            } else if held_len == 0 {
+                BodyState::Empty
+            } else if sc.over_limit() {
+                BodyState::Truncated
+            } else if scanner.error().is_some() {
+                BodyState::NotJson
+            } else {
+                BodyState::Complete
+            };
+            ScanFacts::from_scanner(vendor, scanner, state)
+        }
+        None => ScanFacts {
+            body: Some(state),
+            ..Default::default()
+        },
+    }
+}
+
+/// Whether this response is an error at all, before looking at the catalog.
+pub fn is_error(vendor: &VendorCatalog, status: u16, scan: &ScanFacts) -> bool {
+    if status >= 400 {
+        return true;
+    }
+    if !(200..300).contains(&status) {
+        return false;
+    }
+    match (&vendor.in_band, &scan.in_band) {
+        (Some(ib), Some(v)) => !ib.success.iter().any(|s| s == v),
+        _ => false,
+    }
+}
+
+/// The normalizer.
+pub fn classify(
+    vendor: &VendorCatalog,
+    resp: &ResponseFacts<'_>,
+    scan: &ScanFacts,
+    now: SystemTime,
+    retry_after_max: Duration,
+) -> Verdict {
+    if !is_error(vendor, resp.status, scan) {
+        return Verdict::Pass;
+    }
+    let message = scan
+        .message
+        .as_deref()
+        .map(|m| truncate_chars(m.trim(), MAX_MESSAGE_CHARS).to_string());
+    let key = LookupKey {
+        code: scan.code.as_deref(),
+        status: resp.status,
+        method: resp.method,
+        path: resp.path,
+        message: message.as_deref(),
+    };
+    let entry = vendor.lookup(&key);
+    let (code, status, reason, retryable, detail, default_hint) = match entry {
+        Some(e) => (
+            e.canonical,
+            e.http_status,
+            e.reason.clone(),
+            e.retryable,
+            e.detail.clone(),
+            e.retry_after_ms.map(Duration::from_millis),
+        ),
+        None => {
+            let code = if resp.status >= 400 {
+                Code::from_http_status(resp.status)
+            } else {
+                Code::Unknown
+            };
+            let retryable = code.default_retryable() || matches!(resp.status, 429 | 503);
+            let reason = if scan.code.is_some() {
+                REASON_UNCATALOGED
+            } else {
+                REASON_UPSTREAM_HTTP
+            };
+            (code, code.default_status(), reason.to_string(), retryable, uncataloged_detail(vendor, resp.status, scan), None)
+        }
+    };
+    let body_ms = scan.retry_after_ms.as_deref();
+    let hint = hint_from(resp.headers, &vendor.rate_limit_headers, body_ms, default_hint, now);
+    let retry_after_ms = hint.as_ref().map(|h| client_hint(h.delay, retry_after_max).0);
+    let mut problem = Problem {
+        status,
+        title: crate::problem::title_for_reason(&reason),
+        detail,
+        code,
+        reason,
+        domain: vendor.id.clone(),
+        retryable,
+        retry_after_ms,
+        upstream: Some(Upstream {
+            status: resp.status,
+            code: scan.code.clone(),
+            message,
+        }),
+        errors: scan.errors.as_deref().and_then(errors_array),
+    };
+    if let Some(d) = scan.detail.as_deref().filter(|d| !d.trim().is_empty()) {
+        problem.detail = format!("{} ({})", problem.detail, truncate_chars(d.trim(), MAX_MESSAGE_CHARS));
+    }
+    Verdict::Error(Box::new(problem), hint)
+}
+
+fn uncataloged_detail(vendor: &VendorCatalog, status: u16, scan: &ScanFacts) -> String {
+    let what = match (scan.code.as_deref(), scan.body) {
+        (Some(c), _) => format!("error code {c}, which its catalog does not list"),
+        (None, Some(BodyState::Empty)) => "an empty body".to_string(),
+        (None, Some(BodyState::NotJson)) => "a body that is not JSON".to_string(),
+        (None, Some(BodyState::Undecodable)) => "a body errgate could not decode".to_string(),
+        (None, Some(BodyState::Truncated)) => "a body too large to read whole".to_string(),
+        (None, _) => "no error code".to_string(),
+    };
+    format!("{} answered HTTP {status} with {what}.", vendor.title)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,415 @@
+//! RFC 9457 problem+json: the one wire format for every error that leaves errgate.
+//!
+//! Invariants: `status` in the body equals the HTTP status; `type` is stable per
+//! (domain, reason); `title` is stable per reason; `Retry-After` (whole seconds, rounded up,
+//! at least 1) is sent exactly when `retry_after_ms` is present. Pure: no I/O, no clock.
+
+use serde::Serialize;
+
+/// `Content-Type` of every canonical error response.
+pub const CONTENT_TYPE: &str = "application/problem+json";
+
+/// Default base of the `type` URI; configurable with `problem_type_base`.
+pub const DEFAULT_TYPE_BASE: &str = "https://errgate.dev/problems";
+
+/// The domain of errors errgate makes itself.
+pub const GATEWAY_DOMAIN: &str = "errgate";
+
+/// Canonical error codes (google.rpc.Code, AIP-193).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[allow(missing_docs)]
+pub enum Code {
+    Cancelled,
+    Unknown,
+    InvalidArgument,
+    DeadlineExceeded,
+    NotFound,
+    AlreadyExists,
+    PermissionDenied,
+    ResourceExhausted,
+    FailedPrecondition,
+    Aborted,
+    OutOfRange,
+    Unimplemented,
+    Internal,
+    Unavailable,
+    DataLoss,
+    Unauthenticated,
+}
+
+impl Code {
+    /// Every code, for tests and for `check` messages.
+    pub const ALL: [Code; 16] = [
+        Code::Cancelled,
+        Code::Unknown,
+        Code::InvalidArgument,
+        Code::DeadlineExceeded,
+        Code::NotFound,
+        Code::AlreadyExists,
+        Code::PermissionDenied,
+        Code::ResourceExhausted,
+        Code::FailedPrecondition,
+        Code::Aborted,
+        Code::OutOfRange,
+        Code::Unimplemented,
+        Code::Internal,
+        Code::Unavailable,
+        Code::DataLoss,
+        Code::Unauthenticated,
+    ];
+
+    /// The code's name as on the wire and in metrics, e.g. `NOT_FOUND`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::Cancelled => "CANCELLED",
+            Code::Unknown => "UNKNOWN",
+            Code::InvalidArgument => "INVALID_ARGUMENT",
+            Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+            Code::NotFound => "NOT_FOUND",
+            Code::AlreadyExists => "ALREADY_EXISTS",
+            Code::PermissionDenied => "PERMISSION_DENIED",
+            Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+            Code::FailedPrecondition => "FAILED_PRECONDITION",
+            Code::Aborted => "ABORTED",
+            Code::OutOfRange => "OUT_OF_RANGE",
+            Code::Unimplemented => "UNIMPLEMENTED",
+            Code::Internal => "INTERNAL",
+            Code::Unavailable => "UNAVAILABLE",
+            Code::DataLoss => "DATA_LOSS",
+            Code::Unauthenticated => "UNAUTHENTICATED",
+        }
+    }
+
+    /// Parses a code name (`NOT_FOUND`).
+    pub fn parse(s: &str) -> Option<Code> {
+        Code::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    /// The HTTP status a code gets unless its catalog entry overrides it (contract §2).
+    pub fn default_status(self) -> u16 {
+        match self {
+            Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => 400,
+            Code::Unauthenticated => 401,
+            Code::PermissionDenied => 403,
+            Code::NotFound => 404,
+            Code::Aborted | Code::AlreadyExists => 409,
+            Code::ResourceExhausted => 429,
+            Code::Cancelled => 499,
+            Code::Internal | Code::DataLoss | Code::Unknown => 500,
+            Code::Unimplemented => 501,
+            Code::Unavailable => 503,
+            Code::DeadlineExceeded => 504,
+        }
+    }
+
+    /// The code an HTTP error status stands for when nothing more is known (AIP-193 mapping).
+    pub fn from_http_status(status: u16) -> Code {
+        match status {
+            400 => Code::InvalidArgument,
+            401 => Code::Unauthenticated,
+            403 => Code::PermissionDenied,
+            404 => Code::NotFound,
+            409 => Code::Aborted,
+            412 => Code::FailedPrecondition,
+            416 => Code::OutOfRange,
+            429 => Code::ResourceExhausted,
+            499 => Code::Cancelled,
+            501 => Code::Unimplemented,
+            502 | 503 => Code::Unavailable,
+            504 => Code::DeadlineExceeded,
+            405..=499 => Code::FailedPrecondition,
+            500..=599 => Code::Internal,
+            _ => Code::Unknown,
+        }
+    }
+
+    /// Whether a client may retry an error of this code unchanged, when the catalog does not say.
+    pub fn default_retryable(self) -> bool {
+        matches!(
+            self,
+            Code::Unavailable | Code::DeadlineExceeded | Code::Aborted
+        )
+    }
+}
+
+/// What the vendor said, echoed in `upstream`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Upstream {
+    /// The vendor's HTTP status.
+    pub status: u16,
+    /// The vendor's code as a string, `None` if it has none.
+    pub code: Option<String>,
+    /// The vendor's message verbatim, `None` if none.
+    pub message: Option<String>,
+}
+
+/// One canonical error, before it is written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    /// HTTP status sent, equal to `status` in the body.
+    pub status: u16,
+    /// Short English summary, stable per reason.
+    pub title: String,
+    /// English explanation of this occurrence.
+    pub detail: String,
+    /// Canonical code.
+    pub code: Code,
+    /// UPPER_SNAKE_CASE, unique within the domain.
+    pub reason: String,
+    /// Vendor id, or `errgate`.
+    pub domain: String,
+    /// Whether the same request may succeed later.
+    pub retryable: bool,
+    /// Retry hint in milliseconds, already capped; `None` when no hint is known.
+    pub retry_after_ms: Option<u64>,
+    /// What the vendor said; `None` for errors errgate made itself.
+    pub upstream: Option<Upstream>,
+    /// Field-level problems the vendor listed, when it did.
+    pub errors: Option<serde_json::Value>,
+}
+
+#[derive(Serialize)]
+struct Wire<'a> {
+    #[serde(rename = "type")]
+    type_uri: String,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+    code: &'static str,
+    reason: &'a str,
+    domain: &'a str,
+    retryable: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_after_ms: Option<u64>,
+    upstream: &'a Option<Upstream>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: &'a Option<serde_json::Value>,
+    request_id: &'a str,
+}
+
+// === impl Problem ===
+
+impl Problem {
+    /// An error errgate made itself (domain `errgate`, no `upstream`).
+    pub fn gateway(code: Code, status: u16, reason: &str, detail: impl Into<String>) -> Problem {
+        Problem {
+            status,
+            title: title_for_reason(reason),
+            detail: detail.into(),
+            code,
+            reason: reason.to_string(),
+            domain: GATEWAY_DOMAIN.to_string(),
+            retryable: code.default_retryable(),
+            retry_after_ms: None,
+            upstream: None,
+            errors: None,
+        }
+    }
+
+    /// No route matches the request (404).
+    pub fn no_route(path: &str) -> Problem {
+        Problem::gateway(
+            Code::NotFound,
+            404,
+            "NO_ROUTE",
+            format!("No route matches the path {}.", truncate_chars(path, 200)),
+        )
+    }
+
+    /// The vendor could not be reached, or reset the connection (502, retryable).
+    pub fn upstream_unavailable(route: &str, why: &str) -> Problem {
+        Problem::gateway(
+            Code::Unavailable,
+            502,
+            "UPSTREAM_UNAVAILABLE",
+            format!("The upstream of route {route} could not be reached: {why}."),
+        )
+    }
+
+    /// The vendor broke the exchange after it started (502, retryable).
+    pub fn upstream_reset(route: &str, why: &str) -> Problem {
+        Problem::gateway(
+            Code::Unavailable,
+            502,
+            "UPSTREAM_RESET",
+            format!("The upstream of route {route} failed during the exchange: {why}."),
+        )
+    }
+
+    /// The vendor answered too slowly (504, retryable).
+    pub fn upstream_timeout(route: &str, what: &str) -> Problem {
+        Problem::gateway(
+            Code::DeadlineExceeded,
+            504,
+            "UPSTREAM_TIMEOUT",
+            format!("The upstream of route {route} timed out: {what}."),
+        )
+    }
+
+    /// The request body is larger than `max_request_body_bytes` (413).
+    pub fn request_too_large(limit: u64) -> Problem {
+        let mut p = Problem::gateway(
+            Code::InvalidArgument,
+            413,
+            "REQUEST_TOO_LARGE",
+            format!("The request body is larger than the limit of {limit} bytes."),
+        );
+        p.retryable = false;
+        p
+    }
+
+    /// The request could not be read or forwarded as HTTP (400).
+    pub fn malformed_request(why: &str) -> Problem {
+        Problem::gateway(
+            Code::InvalidArgument,
+            400,
+            "MALFORMED_REQUEST",
+            format!("The request is malformed: {why}."),
+        )
+    }
+
+    /// The vendor asked to hold traffic back and the hold has not expired (429).
+    pub fn cooldown(route: &str, remaining_ms: u64) -> Problem {
+        let mut p = Problem::gateway(
+            Code::ResourceExhausted,
+            429,
+            "UPSTREAM_COOLDOWN",
+            format!(
+                "The vendor of route {route} asked to hold back traffic; errgate answers for it \
+                 until the hint expires."
+            ),
+        );
+        p.retryable = true;
+        p.retry_after_ms = Some(remaining_ms);
+        p
+    }
+
+    /// `Retry-After` header value: whole seconds, rounded up, at least 1.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        self.retry_after_ms.map(|ms| ms.div_ceil(1000).max(1))
+    }
+
+    /// The `type` URI: `{base}/{domain}/{reason in kebab case}`.
+    pub fn type_uri(&self, base: &str) -> String {
+        let mut s = String::with_capacity(base.len() + self.domain.len() + self.reason.len() + 2);
+        s.push_str(base.trim_end_matches('/'));
+        s.push('/');
+        s.push_str(&self.domain);
+        s.push('/');
+        for c in self.reason.chars() {
+            s.push(if c == '_' { '-' } else { c.to_ascii_lowercase() });
+        }
+        s
+    }
+
+    /// The JSON body.
+    pub fn to_json(&self, type_base: &str, request_id: &str) -> Vec<u8> {
+        let wire = Wire {
+            type_uri: self.type_uri(type_base),
+            title: &self.title,
+            status: self.status,
+            detail: &self.detail,
+            code: self.code.as_str(),
+            reason: &self.reason,
+            domain: &self.domain,
+            retryable: self.retryable,
+            retry_after_ms: self.retry_after_ms,
+            upstream: &self.upstream,
+            errors: &self.errors,
+            request_id,
+        };
+        // Serializing plain strings, numbers and an already-valid Value cannot fail.
+        serde_json::to_vec_pretty(&wire).unwrap_or_else(|_| b"{}".to_vec())
+    }
+}
+
+/// A stable English title from a reason: `MEMBER_NOT_FOUND` -> `Member not found`.
+pub fn title_for_reason(reason: &str) -> String {
+    let mut out = String::with_capacity(reason.len());
+    for (i, word) in reason.split('_').filter(|w| !w.is_empty()).enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        let lower = word.to_ascii_lowercase();
+        if i == 0 {
+            let mut chars = lower.chars();
+            if let Some(first) = chars.next() {
+                out.push(first.to_ascii_uppercase());
+                out.push_str(chars.as_str());
+            }
+        } else {
+            out.push_str(&lower);
+        }
+    }
+    out
+}
+
+/// At most `max` chars of `s`, never splitting a char.
+pub fn truncate_chars(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_rounds_up_to_whole_seconds_at_least_one() {
+        let mut p = Problem::cooldown("r", 1);
+        assert_eq!(p.retry_after_secs(), Some(1));
+        p.retry_after_ms = Some(1000);
+        assert_eq!(p.retry_after_secs(), Some(1));
+        p.retry_after_ms = Some(1001);
+        assert_eq!(p.retry_after_secs(), Some(2));
+        p.retry_after_ms = Some(0);
+        assert_eq!(p.retry_after_secs(), Some(1));
+        p.retry_after_ms = None;
+        assert_eq!(p.retry_after_secs(), None);
+    }
+
+    #[test]
+    fn type_uri_is_stable_per_domain_and_reason() {
+        let p = Problem::no_route("/x");
+        assert_eq!(
+            p.type_uri("https://e.example/p/"),
+            "https://e.example/p/errgate/no-route"
+        );
+    }
+
+    #[test]
+    fn title_is_derived_from_reason() {
+        assert_eq!(title_for_reason("MEMBER_NOT_FOUND"), "Member not found");
+        assert_eq!(title_for_reason("X"), "X");
+    }
+
+    #[test]
+    fn body_status_equals_http_status_and_upstream_is_null_for_gateway_errors() {
+        let p = Problem::upstream_unavailable("pk", "connection refused");
+        let v: serde_json::Value = serde_json::from_slice(&p.to_json(DEFAULT_TYPE_BASE, "rid"))
+            .expect("valid json");
+        assert_eq!(v["status"], 502);
+        assert_eq!(v["code"], "UNAVAILABLE");
+        assert_eq!(v["domain"], "errgate");
+        assert!(v["upstream"].is_null());
+        assert!(v.get("retry_after_ms").is_none());
+        assert_eq!(v["request_id"], "rid");
+    }
+
+    #[test]
+    fn every_code_round_trips_its_name() {
+        for c in Code::ALL {
+            assert_eq!(Code::parse(c.as_str()), Some(c));
+        }
+        assert_eq!(Code::parse("NOPE"), None);
+    }
+
+    #[test]
+    fn truncate_never_splits_a_char() {
+        assert_eq!(truncate_chars("héllo", 2), "hé");
+        assert_eq!(truncate_chars("ab", 5), "ab");
+    }
+}

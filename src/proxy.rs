@@ -1,0 +1,78 @@
+//! Pingora glue: `Gateway` implements `ProxyHttp`; every phase reads from `Session`/`CTX`, calls
+//! pure code, writes the result back.
+//!
+//! errgate answers from `request_filter`, driving Pingora's own HTTP `Connector` (pooling, TLS,
+//! H1/H2) in [`forward`], because Pingora writes the response header before body filters run
+//! and a vendor error inside a 200 must change the status (see ARCHITECTURE.md, "Deciding before
+//! the header is sent"). `upstream_peer` is therefore never reached.
+
+pub mod ctx;
+mod forward;
+mod resolve;
+
+use crate::metrics::Metrics;
+use crate::runtime::Runtime;
+use async_trait::async_trait;
+use pingora::connectors::http::Connector;
+use pingora::prelude::HttpPeer;
+use pingora::proxy::{ProxyHttp, Session};
+use pingora::{Error, ErrorType, Result};
+use std::sync::Arc;
+
+pub use ctx::RequestCtx;
+use resolve::Resolver;
+
+/// Idle connections kept per process for reuse across requests.
+pub const UPSTREAM_POOL_SIZE: usize = 256;
+
+/// The gateway service: shared state for every request.
+pub struct Gateway {
+    /// Config + catalogs snapshot, cooldowns.
+    pub runtime: Arc<Runtime>,
+    /// Metric handles.
+    pub metrics: Arc<Metrics>,
+    connector: Connector,
+    resolver: Resolver,
+}
+
+// === impl Gateway ===
+
+impl Gateway {
+    /// Builds the service.
+    pub fn new(runtime: Arc<Runtime>, metrics: Arc<Metrics>) -> Gateway {
+        let mut opts = pingora::connectors::ConnectorOptions::new(UPSTREAM_POOL_SIZE);
+        opts.keepalive_pool_size = UPSTREAM_POOL_SIZE;
+        Gateway {
+            runtime,
+            metrics,
+            connector: Connector::new(Some(opts)),
+            resolver: Resolver::default(),
+        }
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for Gateway {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        RequestCtx::new()
+    }
+
+    /// Handles the whole exchange: route, cooldown, upstream attempts, hold-and-scan, answer.
+    /// Always returns `Ok(true)` (response sent) unless the client connection failed.
+    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        forward::serve(self, session, ctx).await?;
+        Ok(true)
+    }
+
+    /// Never reached: `request_filter` always answers.
+    async fn upstream_peer(&self, _s: &mut Session, _c: &mut RequestCtx) -> Result<Box<HttpPeer>> {
+        Error::e_explain(ErrorType::InternalError, "errgate forwards from request_filter")
+    }
+
+    /// Records the request's metrics.
+    async fn logging(&self, _session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
+        ctx.record(&self.metrics);
+    }
+}

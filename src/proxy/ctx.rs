@@ -1,0 +1,81 @@
+//! Per-request state: what the metrics need at the end, nothing more.
+
+use crate::metrics::{Metrics, Outcome, NO_ROUTE};
+use pingora_prometheus::prometheus::IntGauge;
+use std::sync::Arc;
+use tokio::time::Instant;
+
+/// Labels of an error answered, for `errgate_errors_total`.
+#[derive(Debug, Clone)]
+pub struct ErrorLabels {
+    /// Vendor id or `errgate`.
+    pub domain: String,
+    /// Canonical code.
+    pub code: &'static str,
+    /// Reason.
+    pub reason: String,
+    /// Vendor code from the catalog, `uncataloged` or `none`.
+    pub upstream_code: String,
+}
+
+/// One request's state.
+pub struct RequestCtx {
+    /// When errgate started handling it.
+    pub started: Instant,
+    /// Route name, `None` until routed.
+    pub route: Option<Arc<str>>,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Status sent.
+    pub status: u16,
+    /// Error labels when an error was answered.
+    pub error: Option<ErrorLabels>,
+    /// In-flight gauge of the route, decremented when recorded.
+    pub in_flight: Option<IntGauge>,
+    /// Attempts made.
+    pub attempts: u32,
+}
+
+// === impl RequestCtx ===
+
+impl RequestCtx {
+    /// A fresh context.
+    pub fn new() -> Self {
+        RequestCtx {
+            started: Instant::now(),
+            route: None,
+            outcome: Outcome::Gateway,
+            status: 0,
+            error: None,
+            in_flight: None,
+            attempts: 0,
+        }
+    }
+
+    /// Counts the request in the metrics (called once, from `logging`).
+    pub fn record(&mut self, m: &Metrics) {
+        if let Some(g) = self.in_flight.take() {
+            g.dec();
+        }
+        let route = self.route.as_deref().unwrap_or(NO_ROUTE);
+        let outcome = self.outcome.as_str();
+        let mut buf = itoa::Buffer::new();
+        let status = if self.status == 0 { "0" } else { buf.format(self.status) };
+        m.requests.with_label_values(&[route, outcome, status]).inc();
+        m.duration
+            .with_label_values(&[route, outcome])
+            .observe(self.started.elapsed().as_secs_f64());
+        if let Some(e) = &self.error {
+            m.errors
+                .with_label_values(&[route, &e.domain, e.code, &e.reason, &e.upstream_code])
+                .inc();
+        }
+        m.handled.inc();
+    }
+}
+
+impl Default for RequestCtx {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,161 @@
+//! One reload path for every trigger: file events (debounced), the periodic content-hash poll,
+//! SIGHUP, and `POST /-/reload` all call [`reload_now`], which reloads, logs one line and counts
+//! the result. [`ReloaderService`] runs the watcher, poll and signal loop as a Pingora
+//! background service so it stops with the server.
+
+use crate::catalog::watch::{watch_dirs, DirWatcher};
+use crate::metrics::Metrics;
+use crate::runtime::{ReloadOutcome, Runtime};
+use async_trait::async_trait;
+use pingora::server::ShutdownWatch;
+use pingora::services::background::BackgroundService;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::sync::mpsc;
+
+/// Quiet time after a file event before reloading: editors and ConfigMap swaps touch several
+/// files in a burst.
+pub const CATALOG_RELOAD_DEBOUNCE: Duration = Duration::from_millis(300);
+/// Wait before recreating a failed watcher.
+const WATCHER_RETRY: Duration = Duration::from_secs(5);
+
+/// Reloads now (blocking file reads), then logs and counts the outcome.
+pub fn reload_now(runtime: &Runtime, metrics: &Metrics, trigger: &str) -> ReloadOutcome {
+    let outcome = runtime.reload(SystemTime::now());
+    match &outcome {
+        ReloadOutcome::Unchanged => log::debug!("trigger={trigger} Configuration and catalogs unchanged."),
+        ReloadOutcome::Reloaded {
+            config,
+            catalogs,
+            needs_restart,
+        } => {
+            metrics.reloads.with_label_values(&["success"]).inc();
+            publish_catalog_gauges(runtime, metrics);
+            log::info!(
+                "trigger={trigger} config_changed={config} catalogs_changed={catalogs} Reloaded; new requests use the new set."
+            );
+            if !needs_restart.is_empty() {
+                log::warn!(
+                    "settings={} These settings changed but take effect only after a restart.",
+                    needs_restart.join(",")
+                );
+            }
+        }
+        ReloadOutcome::Failed(errs) => {
+            metrics.reloads.with_label_values(&["failure"]).inc();
+            for e in errs {
+                log::error!("trigger={trigger} problem={e:?} Reload rejected; the last good set keeps serving.");
+            }
+        }
+    }
+    outcome
+}
+
+/// Sets the catalog gauges from the serving snapshot.
+pub fn publish_catalog_gauges(runtime: &Runtime, metrics: &Metrics) {
+    let snap = runtime.snapshot();
+    metrics.catalog_entries.reset();
+    for (id, meta) in &snap.catalogs.meta {
+        metrics
+            .catalog_entries
+            .with_label_values(&[id])
+            .set(meta.entries as i64);
+    }
+    if let Some(t) = runtime.status().last_success_unix {
+        metrics.last_reload_success.set(t as i64);
+    }
+}
+
+async fn reload_blocking(runtime: &Arc<Runtime>, metrics: &Arc<Metrics>, trigger: &'static str) {
+    let (r, m) = (runtime.clone(), metrics.clone());
+    let _ = tokio::task::spawn_blocking(move || reload_now(&r, &m, trigger)).await;
+}
+
+/// Watches, polls and listens for SIGHUP; reloads through [`reload_now`].
+pub struct ReloaderService {
+    /// Shared state.
+    pub runtime: Arc<Runtime>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+impl ReloaderService {
+    fn watch_targets(&self) -> Vec<PathBuf> {
+        let snap = self.runtime.snapshot();
+        let mut dirs = vec![snap.config.catalog_dir.clone()];
+        let cfg_dir = self
+            .runtime
+            .config_path()
+            .parent()
+            .map(|p| if p.as_os_str().is_empty() { PathBuf::from(".") } else { p.to_path_buf() })
+            .unwrap_or_else(|| PathBuf::from("."));
+        dirs.push(cfg_dir);
+        dirs
+    }
+
+    fn start_watcher(&self, tx: &mpsc::Sender<()>) -> Option<DirWatcher> {
+        let dirs = self.watch_targets();
+        let refs: Vec<&std::path::Path> = dirs.iter().map(PathBuf::as_path).collect();
+        match watch_dirs(&refs, tx.clone()) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                log::warn!("error={e} File watching failed; relying on the periodic check until it recovers.");
+                None
+            }
+        }
+    }
+
+    /// The loop; returns when `shutdown` flips.
+    pub async fn run(&self, mut shutdown: ShutdownWatch) {
+        let (tx, mut rx) = mpsc::channel::<()>(1);
+        let mut watcher = self.start_watcher(&tx);
+        let mut watched_dir = self.runtime.snapshot().config.catalog_dir.clone();
+        let poll_every = self.runtime.snapshot().config.catalog_poll_interval;
+        let mut poll = tokio::time::interval(poll_every);
+        poll.tick().await;
+        let mut rewatch = tokio::time::interval(WATCHER_RETRY);
+        let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                log::warn!("error={e} Cannot listen for SIGHUP.");
+                None
+            }
+        };
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                Some(()) = rx.recv() => {
+                    // Debounce: wait for the burst to settle, then drop queued hints.
+                    tokio::time::sleep(CATALOG_RELOAD_DEBOUNCE).await;
+                    while rx.try_recv().is_ok() {}
+                    reload_blocking(&self.runtime, &self.metrics, "watch").await;
+                }
+                _ = poll.tick() => {
+                    reload_blocking(&self.runtime, &self.metrics, "poll").await;
+                }
+                _ = rewatch.tick() => {
+                    // Recreate a failed watcher, or follow a catalog_dir changed by a reload.
+                    let dir = self.runtime.snapshot().config.catalog_dir.clone();
+                    if watcher.is_none() || dir != watched_dir {
+                        watcher = self.start_watcher(&tx);
+                        watched_dir = dir;
+                        if watcher.is_some() {
+                            reload_blocking(&self.runtime, &self.metrics, "rewatch").await;
+                        }
+                    }
+                }
+                Some(()) = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
+                    reload_blocking(&self.runtime, &self.metrics, "sighup").await;
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl BackgroundService for ReloaderService {
+    async fn start(&self, shutdown: ShutdownWatch) {
+        self.run(shutdown).await;
+    }
+}
