@@ -49,7 +49,11 @@ impl AdminApp {
         let mut buf = Vec::new();
         let enc = TextEncoder::new();
         if let Err(e) = enc.encode(&self.registry.gather(), &mut buf) {
-            return respond(StatusCode::INTERNAL_SERVER_ERROR, "text/plain", e.to_string().into_bytes());
+            return respond(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "text/plain",
+                e.to_string().into_bytes(),
+            );
         }
         respond(StatusCode::OK, enc.format_type(), buf)
     }
@@ -95,8 +99,14 @@ impl AdminApp {
         let (r, m) = (self.runtime.clone(), self.metrics.clone());
         let outcome = tokio::task::spawn_blocking(move || reload_now(&r, &m, "admin")).await;
         match outcome {
-            Ok(ReloadOutcome::Unchanged) => json(StatusCode::OK, &serde_json::json!({"result": "unchanged"})),
-            Ok(ReloadOutcome::Reloaded { config, catalogs, needs_restart }) => json(
+            Ok(ReloadOutcome::Unchanged) => {
+                json(StatusCode::OK, &serde_json::json!({"result": "unchanged"}))
+            }
+            Ok(ReloadOutcome::Reloaded {
+                config,
+                catalogs,
+                needs_restart,
+            }) => json(
                 StatusCode::OK,
                 &serde_json::json!({"result": "reloaded", "config": config, "catalogs": catalogs, "needs_restart": needs_restart}),
             ),
@@ -123,16 +133,22 @@ impl ServeHttp for AdminApp {
             ("GET", "/healthz") => respond(StatusCode::OK, "text/plain", b"ok\n".to_vec()),
             ("GET", "/readyz") => {
                 if self.runtime.snapshot().catalogs.is_empty() {
-                    respond(StatusCode::SERVICE_UNAVAILABLE, "text/plain", b"no catalogs\n".to_vec())
+                    respond(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "text/plain",
+                        b"no catalogs\n".to_vec(),
+                    )
                 } else {
                     respond(StatusCode::OK, "text/plain", b"ready\n".to_vec())
                 }
             }
             ("GET", "/catalogs") => self.catalogs(),
             ("POST", "/-/reload") => self.reload().await,
-            (_, "/metrics" | "/healthz" | "/readyz" | "/catalogs" | "/-/reload") => {
-                respond(StatusCode::METHOD_NOT_ALLOWED, "text/plain", b"method not allowed\n".to_vec())
-            }
+            (_, "/metrics" | "/healthz" | "/readyz" | "/catalogs" | "/-/reload") => respond(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "text/plain",
+                b"method not allowed\n".to_vec(),
+            ),
             _ => respond(StatusCode::NOT_FOUND, "text/plain", b"not found\n".to_vec()),
         }
     }

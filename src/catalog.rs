@@ -47,7 +47,11 @@ impl PathPattern {
         if !text.starts_with('/') {
             return Err(format!("path pattern `{text}` must start with /"));
         }
-        let parts: Vec<&str> = text.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+        let parts: Vec<&str> = text
+            .trim_matches('/')
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .collect();
         let mut segs = Vec::with_capacity(parts.len());
         for (i, p) in parts.iter().enumerate() {
             segs.push(match *p {
@@ -271,7 +275,9 @@ impl VendorCatalog {
             .unwrap_or(&[]);
         let mut best: Option<(u8, usize)> = None;
         for &i in coded.iter().chain(self.codeless.iter()) {
-            let Some(e) = self.entries.get(i) else { continue };
+            let Some(e) = self.entries.get(i) else {
+                continue;
+            };
             if !e.matches(k) {
                 continue;
             }

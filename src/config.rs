@@ -153,7 +153,11 @@ impl RouteTable {
 
     /// The route for a request, and the path left after stripping its prefix (always starting
     /// with `/` or empty). `host` is the request's Host (port and case ignored).
-    pub fn find<'a, 'p>(&'a self, host: Option<&str>, path: &'p str) -> Option<(&'a Route, &'p str)> {
+    pub fn find<'a, 'p>(
+        &'a self,
+        host: Option<&str>,
+        path: &'p str,
+    ) -> Option<(&'a Route, &'p str)> {
         let host = host.map(|h| strip_port(h));
         self.routes.iter().find_map(|r| {
             if let Some(want) = &r.host {
@@ -185,7 +189,10 @@ impl RouteTable {
 fn strip_port(host: &str) -> &str {
     if host.starts_with('[') {
         // [v6]:port
-        return host.split(']').next().map_or(host, |h| h.trim_start_matches('['));
+        return host
+            .split(']')
+            .next()
+            .map_or(host, |h| h.trim_start_matches('['));
     }
     host.rsplit_once(':').map_or(host, |(h, _)| h)
 }

@@ -217,7 +217,9 @@ mod tests {
             b.feed(c).expect("valid gzip");
         }
         b.finish().expect("finish");
-        assert!(matches!(&b.scanner().field(0).map(|f| &f.value), Some(Captured::Num(n)) if n == "20002"));
+        assert!(
+            matches!(&b.scanner().field(0).map(|f| &f.value), Some(Captured::Num(n)) if n == "20002")
+        );
     }
 
     #[test]
@@ -231,7 +233,9 @@ mod tests {
         let mut b = BodyScan::new(Some("br"), &s, limits(), 1 << 20).expect("br supported");
         b.feed(&out).expect("valid br");
         b.finish().expect("finish");
-        assert!(matches!(&b.scanner().field(0).map(|f| &f.value), Some(Captured::Str(v)) if v == "7"));
+        assert!(
+            matches!(&b.scanner().field(0).map(|f| &f.value), Some(Captured::Str(v)) if v == "7")
+        );
     }
 
     #[test]
@@ -252,7 +256,9 @@ mod tests {
     fn corrupt_gzip_is_an_error_not_a_panic() {
         let s = spec();
         let mut b = BodyScan::new(Some("gzip"), &s, limits(), 1 << 20).expect("gzip");
-        let r = b.feed(b"\x1f\x8b\x08\x00garbage garbage garbage").and_then(|_| b.finish());
+        let r = b
+            .feed(b"\x1f\x8b\x08\x00garbage garbage garbage")
+            .and_then(|_| b.finish());
         assert!(r.is_err());
     }
 

@@ -87,19 +87,34 @@ pub struct Metrics {
     pub handled: IntCounter,
 }
 
-fn counter(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> prometheus::Result<IntCounterVec> {
+fn counter(
+    reg: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> prometheus::Result<IntCounterVec> {
     let c = IntCounterVec::new(Opts::new(name, help), labels)?;
     reg.register(Box::new(c.clone()))?;
     Ok(c)
 }
 
-fn gauge(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> prometheus::Result<IntGaugeVec> {
+fn gauge(
+    reg: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> prometheus::Result<IntGaugeVec> {
     let g = IntGaugeVec::new(Opts::new(name, help), labels)?;
     reg.register(Box::new(g.clone()))?;
     Ok(g)
 }
 
-fn histogram(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> prometheus::Result<HistogramVec> {
+fn histogram(
+    reg: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> prometheus::Result<HistogramVec> {
     let h = HistogramVec::new(
         HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec()),
         labels,
@@ -123,29 +138,99 @@ impl Metrics {
             "Unix time of the last successful catalog load.",
         )?;
         reg.register(Box::new(last_reload_success.clone()))?;
-        let handled = IntCounter::new("errgate_handled_requests_total", "Requests handled, any outcome.")?;
+        let handled = IntCounter::new(
+            "errgate_handled_requests_total",
+            "Requests handled, any outcome.",
+        )?;
         reg.register(Box::new(handled.clone()))?;
         let m = Metrics {
-            requests: counter(reg, "errgate_requests_total", "Requests by route, outcome and HTTP status sent.", &["route", "outcome", "status"])?,
-            errors: counter(reg, "errgate_errors_total", "Errors answered, by route, domain, canonical code, reason and vendor code.", &["route", "domain", "code", "reason", "upstream_code"])?,
-            duration: histogram(reg, "errgate_request_duration_seconds", "Time from request to the end of the response.", &["route", "outcome"])?,
-            reloads: counter(reg, "errgate_catalog_reloads_total", "Catalog reloads by result.", &["result"])?,
-            upstream_duration: histogram(reg, "errgate_upstream_duration_seconds", "Time from the start of an upstream attempt to its response header.", &["route"])?,
-            in_flight: gauge(reg, "errgate_requests_in_flight", "Requests being handled.", &["route"])?,
+            requests: counter(
+                reg,
+                "errgate_requests_total",
+                "Requests by route, outcome and HTTP status sent.",
+                &["route", "outcome", "status"],
+            )?,
+            errors: counter(
+                reg,
+                "errgate_errors_total",
+                "Errors answered, by route, domain, canonical code, reason and vendor code.",
+                &["route", "domain", "code", "reason", "upstream_code"],
+            )?,
+            duration: histogram(
+                reg,
+                "errgate_request_duration_seconds",
+                "Time from request to the end of the response.",
+                &["route", "outcome"],
+            )?,
+            reloads: counter(
+                reg,
+                "errgate_catalog_reloads_total",
+                "Catalog reloads by result.",
+                &["result"],
+            )?,
+            upstream_duration: histogram(
+                reg,
+                "errgate_upstream_duration_seconds",
+                "Time from the start of an upstream attempt to its response header.",
+                &["route"],
+            )?,
+            in_flight: gauge(
+                reg,
+                "errgate_requests_in_flight",
+                "Requests being handled.",
+                &["route"],
+            )?,
             cooldowns_active,
-            cooldown_rejections: counter(reg, "errgate_cooldown_rejections_total", "Requests answered 429 by errgate during a vendor cooldown.", &["route"])?,
-            retries: counter(reg, "errgate_retries_total", "Retry decisions by result.", &["route", "result"])?,
-            held_fallbacks: counter(reg, "errgate_held_fallbacks_total", "Held responses released without a decision, by reason.", &["route", "reason"])?,
-            held: counter(reg, "errgate_held_responses_total", "Responses held back until the scanner decided.", &["route"])?,
-            scanned_bytes: counter(reg, "errgate_scanned_bytes_total", "Response body bytes fed to the scanner.", &["route"])?,
-            uncataloged: counter(reg, "errgate_uncataloged_codes_total", "Vendor errors whose code is not in the catalog.", &["route", "domain"])?,
-            catalog_entries: gauge(reg, "errgate_catalog_entries", "Entries per vendor catalog in the serving set.", &["vendor"])?,
+            cooldown_rejections: counter(
+                reg,
+                "errgate_cooldown_rejections_total",
+                "Requests answered 429 by errgate during a vendor cooldown.",
+                &["route"],
+            )?,
+            retries: counter(
+                reg,
+                "errgate_retries_total",
+                "Retry decisions by result.",
+                &["route", "result"],
+            )?,
+            held_fallbacks: counter(
+                reg,
+                "errgate_held_fallbacks_total",
+                "Held responses released without a decision, by reason.",
+                &["route", "reason"],
+            )?,
+            held: counter(
+                reg,
+                "errgate_held_responses_total",
+                "Responses held back until the scanner decided.",
+                &["route"],
+            )?,
+            scanned_bytes: counter(
+                reg,
+                "errgate_scanned_bytes_total",
+                "Response body bytes fed to the scanner.",
+                &["route"],
+            )?,
+            uncataloged: counter(
+                reg,
+                "errgate_uncataloged_codes_total",
+                "Vendor errors whose code is not in the catalog.",
+                &["route", "domain"],
+            )?,
+            catalog_entries: gauge(
+                reg,
+                "errgate_catalog_entries",
+                "Entries per vendor catalog in the serving set.",
+                &["vendor"],
+            )?,
             last_reload_success,
             _private: (),
             info: gauge(reg, "errgate_info", "Build information.", &["version"])?,
             handled,
         };
-        m.info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        m.info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
         Ok(m)
     }
 }

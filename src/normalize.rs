@@ -107,8 +107,15 @@ pub fn in_band_decision(vendor: &VendorCatalog, scanner: &Scanner<'_>) -> Option
 
 impl ScanFacts {
     /// Pulls the envelope fields out of a scanner.
-    pub fn from_scanner(vendor: &VendorCatalog, scanner: &Scanner<'_>, body: BodyState) -> ScanFacts {
-        let text = |i: Option<usize>| i.and_then(|i| scanner.field(i)).and_then(|f| captured_text(&f.value));
+    pub fn from_scanner(
+        vendor: &VendorCatalog,
+        scanner: &Scanner<'_>,
+        body: BodyState,
+    ) -> ScanFacts {
+        let text = |i: Option<usize>| {
+            i.and_then(|i| scanner.field(i))
+                .and_then(|f| captured_text(&f.value))
+        };
         let errors = vendor
             .envelope
             .errors
@@ -166,7 +173,12 @@ fn errors_array(raw: &[u8]) -> Option<serde_json::Value> {
 
 /// Whether a response may carry a vendor error and must be held while it is scanned: any
 /// 4xx/5xx, and a 2xx JSON (or untyped/text) body from a vendor that reports errors in-band.
-pub fn must_hold(vendor: &VendorCatalog, status: u16, headers: &HeaderMap, head_only: bool) -> bool {
+pub fn must_hold(
+    vendor: &VendorCatalog,
+    status: u16,
+    headers: &HeaderMap,
+    head_only: bool,
+) -> bool {
     if status >= 400 {
         return true;
     }
@@ -176,7 +188,10 @@ pub fn must_hold(vendor: &VendorCatalog, status: u16, headers: &HeaderMap, head_
     if !vendor.is_in_band() {
         return false;
     }
-    match headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
+    match headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    {
         None => true,
         Some(ct) => {
             let ct = ct.to_ascii_lowercase();
@@ -187,7 +202,12 @@ pub fn must_hold(vendor: &VendorCatalog, status: u16, headers: &HeaderMap, head_
 
 /// The scan facts of a held body once reading stopped. `state` is what the reader knows
 /// (Complete unless truncated or undecodable); `held_len` the raw bytes held.
-pub fn held_facts(vendor: &VendorCatalog, scan: Option<&BodyScan<'_>>, state: BodyState, held_len: usize) -> ScanFacts {
+pub fn held_facts(
+    vendor: &VendorCatalog,
+    scan: Option<&BodyScan<'_>>,
+    state: BodyState,
+    held_len: usize,
+) -> ScanFacts {
     match scan {
         Some(sc) => {
             let scanner = sc.scanner();
@@ -269,12 +289,27 @@ pub fn classify(
             } else {
                 REASON_UPSTREAM_HTTP
             };
-            (code, code.default_status(), reason.to_string(), retryable, uncataloged_detail(vendor, resp.status, scan), None)
+            (
+                code,
+                code.default_status(),
+                reason.to_string(),
+                retryable,
+                uncataloged_detail(vendor, resp.status, scan),
+                None,
+            )
         }
     };
     let body_ms = scan.retry_after_ms.as_deref();
-    let hint = hint_from(resp.headers, &vendor.rate_limit_headers, body_ms, default_hint, now);
-    let retry_after_ms = hint.as_ref().map(|h| client_hint(h.delay, retry_after_max).0);
+    let hint = hint_from(
+        resp.headers,
+        &vendor.rate_limit_headers,
+        body_ms,
+        default_hint,
+        now,
+    );
+    let retry_after_ms = hint
+        .as_ref()
+        .map(|h| client_hint(h.delay, retry_after_max).0);
     let mut problem = Problem {
         status,
         title: crate::problem::title_for_reason(&reason),
@@ -292,7 +327,11 @@ pub fn classify(
         errors: scan.errors.as_deref().and_then(errors_array),
     };
     if let Some(d) = scan.detail.as_deref().filter(|d| !d.trim().is_empty()) {
-        problem.detail = format!("{} ({})", problem.detail, truncate_chars(d.trim(), MAX_MESSAGE_CHARS));
+        problem.detail = format!(
+            "{} ({})",
+            problem.detail,
+            truncate_chars(d.trim(), MAX_MESSAGE_CHARS)
+        );
     }
     Verdict::Error(Box::new(problem), hint)
 }

@@ -298,7 +298,11 @@ impl Problem {
         s.push_str(&self.domain);
         s.push('/');
         for c in self.reason.chars() {
-            s.push(if c == '_' { '-' } else { c.to_ascii_lowercase() });
+            s.push(if c == '_' {
+                '-'
+            } else {
+                c.to_ascii_lowercase()
+            });
         }
         s
     }
@@ -389,8 +393,8 @@ mod tests {
     #[test]
     fn body_status_equals_http_status_and_upstream_is_null_for_gateway_errors() {
         let p = Problem::upstream_unavailable("pk", "connection refused");
-        let v: serde_json::Value = serde_json::from_slice(&p.to_json(DEFAULT_TYPE_BASE, "rid"))
-            .expect("valid json");
+        let v: serde_json::Value =
+            serde_json::from_slice(&p.to_json(DEFAULT_TYPE_BASE, "rid")).expect("valid json");
         assert_eq!(v["status"], 502);
         assert_eq!(v["code"], "UNAVAILABLE");
         assert_eq!(v["domain"], "errgate");

@@ -68,7 +68,10 @@ impl ProxyHttp for Gateway {
 
     /// Never reached: `request_filter` always answers.
     async fn upstream_peer(&self, _s: &mut Session, _c: &mut RequestCtx) -> Result<Box<HttpPeer>> {
-        Error::e_explain(ErrorType::InternalError, "errgate forwards from request_filter")
+        Error::e_explain(
+            ErrorType::InternalError,
+            "errgate forwards from request_filter",
+        )
     }
 
     /// Records the request's metrics.

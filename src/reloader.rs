@@ -24,7 +24,9 @@ const WATCHER_RETRY: Duration = Duration::from_secs(5);
 pub fn reload_now(runtime: &Runtime, metrics: &Metrics, trigger: &str) -> ReloadOutcome {
     let outcome = runtime.reload(SystemTime::now());
     match &outcome {
-        ReloadOutcome::Unchanged => log::debug!("trigger={trigger} Configuration and catalogs unchanged."),
+        ReloadOutcome::Unchanged => {
+            log::debug!("trigger={trigger} Configuration and catalogs unchanged.")
+        }
         ReloadOutcome::Reloaded {
             config,
             catalogs,
@@ -88,7 +90,13 @@ impl ReloaderService {
             .runtime
             .config_path()
             .parent()
-            .map(|p| if p.as_os_str().is_empty() { PathBuf::from(".") } else { p.to_path_buf() })
+            .map(|p| {
+                if p.as_os_str().is_empty() {
+                    PathBuf::from(".")
+                } else {
+                    p.to_path_buf()
+                }
+            })
             .unwrap_or_else(|| PathBuf::from("."));
         dirs.push(cfg_dir);
         dirs

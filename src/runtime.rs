@@ -67,12 +67,18 @@ pub struct Runtime {
 }
 
 fn unix(t: SystemTime) -> Option<u64> {
-    t.duration_since(SystemTime::UNIX_EPOCH).ok().map(|d| d.as_secs())
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_secs())
 }
 
 /// Every problem of a config + catalogs pair, as printable lines.
-pub fn check_all(config_path: &std::path::Path, now: SystemTime) -> Result<(Config, CatalogSet), Vec<String>> {
-    let config = load_config(config_path).map_err(|e| e.0.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+pub fn check_all(
+    config_path: &std::path::Path,
+    now: SystemTime,
+) -> Result<(Config, CatalogSet), Vec<String>> {
+    let config = load_config(config_path)
+        .map_err(|e| e.0.iter().map(ToString::to_string).collect::<Vec<_>>())?;
     let catalogs = load_catalogs(&config.catalog_dir, now).map_err(|e| lines(&e))?;
     cross_check(&config, &catalogs)?;
     Ok((config, catalogs))
@@ -192,7 +198,9 @@ impl Runtime {
         let config = if config_changed {
             match load_config(&self.config_path) {
                 Ok(c) => Arc::new(c),
-                Err(e) => return ReloadOutcome::Failed(e.0.iter().map(ToString::to_string).collect()),
+                Err(e) => {
+                    return ReloadOutcome::Failed(e.0.iter().map(ToString::to_string).collect())
+                }
             }
         } else {
             cur.config.clone()

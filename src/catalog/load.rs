@@ -112,7 +112,10 @@ pub fn load_catalogs(dir: &Path, now: SystemTime) -> Result<CatalogSet, CatalogE
 }
 
 /// Builds a set from file contents (pure): `(path, bytes)` pairs.
-pub fn build_set(inputs: &[(PathBuf, Vec<u8>)], now: SystemTime) -> Result<CatalogSet, CatalogErrors> {
+pub fn build_set(
+    inputs: &[(PathBuf, Vec<u8>)],
+    now: SystemTime,
+) -> Result<CatalogSet, CatalogErrors> {
     let mut errs = Vec::new();
     let mut vendors = HashMap::new();
     let mut meta = BTreeMap::new();
@@ -120,7 +123,11 @@ pub fn build_set(inputs: &[(PathBuf, Vec<u8>)], now: SystemTime) -> Result<Catal
     for (path, bytes) in inputs {
         let file = path.display().to_string();
         let hash = hex::encode(Sha256::digest(bytes));
-        all.update(path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+        all.update(
+            path.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        );
         all.update(b"\0");
         all.update(hash.as_bytes());
         let stem = path
@@ -153,7 +160,12 @@ pub fn build_set(inputs: &[(PathBuf, Vec<u8>)], now: SystemTime) -> Result<Catal
     if !errs.is_empty() {
         return Err(CatalogErrors(errs));
     }
-    Ok(CatalogSet::new(vendors, meta, hex::encode(all.finalize()), now))
+    Ok(CatalogSet::new(
+        vendors,
+        meta,
+        hex::encode(all.finalize()),
+        now,
+    ))
 }
 
 fn is_upper_snake(s: &str) -> bool {
@@ -179,7 +191,11 @@ fn valid_path(p: &str) -> bool {
 }
 
 /// Parses and validates one catalog file.
-pub fn parse_catalog(bytes: &[u8], file: &str, stem: &str) -> Result<VendorCatalog, Vec<CatalogError>> {
+pub fn parse_catalog(
+    bytes: &[u8],
+    file: &str,
+    stem: &str,
+) -> Result<VendorCatalog, Vec<CatalogError>> {
     let err = |place: &str, message: String| CatalogError {
         file: file.to_string(),
         place: place.to_string(),
@@ -194,7 +210,13 @@ pub fn parse_catalog(bytes: &[u8], file: &str, stem: &str) -> Result<VendorCatal
     })?;
     let mut errs = Vec::new();
     if fc.schema != 1 {
-        errs.push(err("schema", format!("schema {} is not supported; this errgate reads schema 1", fc.schema)));
+        errs.push(err(
+            "schema",
+            format!(
+                "schema {} is not supported; this errgate reads schema 1",
+                fc.schema
+            ),
+        ));
     }
     if fc.vendor != stem {
         errs.push(err(
@@ -216,7 +238,10 @@ pub fn parse_catalog(bytes: &[u8], file: &str, stem: &str) -> Result<VendorCatal
     {
         if let Some(p) = p {
             if !valid_path(p) {
-                errs.push(err(&format!("envelope.{name}"), format!("`{p}` is not a dot path like errResponse.code")));
+                errs.push(err(
+                    &format!("envelope.{name}"),
+                    format!("`{p}` is not a dot path like errResponse.code"),
+                ));
             }
         }
     }
@@ -224,17 +249,26 @@ pub fn parse_catalog(bytes: &[u8], file: &str, stem: &str) -> Result<VendorCatal
         None => None,
         Some(ib) => {
             if !valid_path(&ib.field) {
-                errs.push(err("in_band.field", format!("`{}` is not a dot path", ib.field)));
+                errs.push(err(
+                    "in_band.field",
+                    format!("`{}` is not a dot path", ib.field),
+                ));
             }
             let mut success = Vec::new();
             for (i, v) in ib.success.iter().enumerate() {
                 match yaml_scalar_string(v) {
                     Some(s) => success.push(s),
-                    None => errs.push(err(&format!("in_band.success[{i}]"), "must be a string, number or boolean".into())),
+                    None => errs.push(err(
+                        &format!("in_band.success[{i}]"),
+                        "must be a string, number or boolean".into(),
+                    )),
                 }
             }
             if success.is_empty() {
-                errs.push(err("in_band.success", "needs at least one success value".into()));
+                errs.push(err(
+                    "in_band.success",
+                    "needs at least one success value".into(),
+                ));
             }
             Some((ib.field.clone(), success))
         }
@@ -245,7 +279,10 @@ pub fn parse_catalog(bytes: &[u8], file: &str, stem: &str) -> Result<VendorCatal
         .unwrap_or_else(|| vec!["Retry-After".to_string()]);
     for (i, h) in rate_limit_headers.iter().enumerate() {
         if http::HeaderName::from_bytes(h.as_bytes()).is_err() {
-            errs.push(err(&format!("rate_limit_headers[{i}]"), format!("`{h}` is not a header name")));
+            errs.push(err(
+                &format!("rate_limit_headers[{i}]"),
+                format!("`{h}` is not a header name"),
+            ));
         }
     }
     if fc.entries.is_empty() {
@@ -259,7 +296,10 @@ pub fn parse_catalog(bytes: &[u8], file: &str, stem: &str) -> Result<VendorCatal
         match entry(fe, &place, env.code.is_some(), env.message.is_some(), &err) {
             Ok(e) => {
                 if !reasons.insert(e.reason.clone()) {
-                    errs.push(err(&format!("{place}.reason"), format!("`{}` is used by another entry", e.reason)));
+                    errs.push(err(
+                        &format!("{place}.reason"),
+                        format!("`{}` is used by another entry", e.reason),
+                    ));
                 }
                 let key = e.condition_key();
                 if let Some(j) = keys.get(&key) {
@@ -302,7 +342,10 @@ fn entry(
         Some(v) => match yaml_scalar_string(v) {
             Some(s) if !s.is_empty() => Some(s),
             _ => {
-                errs.push(err(&format!("{place}.code"), "must be a non-empty string or number".into()));
+                errs.push(err(
+                    &format!("{place}.code"),
+                    "must be a non-empty string or number".into(),
+                ));
                 None
             }
         },
@@ -321,29 +364,49 @@ fn entry(
                 format!(
                     "`{}` is not a canonical code; use one of {}",
                     fe.canonical,
-                    Code::ALL.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
+                    Code::ALL
+                        .iter()
+                        .map(|c| c.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             ));
             Code::Unknown
         }
     };
     if !is_upper_snake(&fe.reason) {
-        errs.push(err(&format!("{place}.reason"), format!("`{}` must be UPPER_SNAKE_CASE", fe.reason)));
+        errs.push(err(
+            &format!("{place}.reason"),
+            format!("`{}` must be UPPER_SNAKE_CASE", fe.reason),
+        ));
     }
-    for (name, s) in [("vendor_status", fe.vendor_status), ("http_status", fe.http_status), ("match.status", fe.match_.status)] {
+    for (name, s) in [
+        ("vendor_status", fe.vendor_status),
+        ("http_status", fe.http_status),
+        ("match.status", fe.match_.status),
+    ] {
         if let Some(s) = s {
             if !(100..=599).contains(&s) {
-                errs.push(err(&format!("{place}.{name}"), format!("{s} is not an HTTP status")));
+                errs.push(err(
+                    &format!("{place}.{name}"),
+                    format!("{s} is not an HTTP status"),
+                ));
             }
         }
     }
     if fe.http_status.is_some_and(|s| s < 400) {
-        errs.push(err(&format!("{place}.http_status"), "an error must be answered with a 4xx or 5xx status".into()));
+        errs.push(err(
+            &format!("{place}.http_status"),
+            "an error must be answered with a 4xx or 5xx status".into(),
+        ));
     }
     let detail = match fe.detail.as_deref().map(str::trim) {
         Some(d) if !d.is_empty() => d.to_string(),
         _ => {
-            errs.push(err(&format!("{place}.detail"), "an English detail is required".into()));
+            errs.push(err(
+                &format!("{place}.detail"),
+                "an English detail is required".into(),
+            ));
             String::new()
         }
     };
@@ -352,7 +415,10 @@ fn entry(
         Some(m) => match http::Method::from_bytes(m.trim().to_ascii_uppercase().as_bytes()) {
             Ok(m) => Some(m.as_str().to_string()),
             Err(_) => {
-                errs.push(err(&format!("{place}.match.method"), format!("`{m}` is not a method")));
+                errs.push(err(
+                    &format!("{place}.match.method"),
+                    format!("`{m}` is not a method"),
+                ));
                 None
             }
         },
@@ -391,7 +457,10 @@ fn entry(
         && match_path.is_none()
         && match_message.is_none()
     {
-        errs.push(err(place, "has no condition: give a code or a match".into()));
+        errs.push(err(
+            place,
+            "has no condition: give a code or a match".into(),
+        ));
     }
     if !errs.is_empty() {
         return Err(errs);

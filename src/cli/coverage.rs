@@ -36,7 +36,10 @@ pub fn table(set: &CatalogSet) -> String {
     for id in set.ids() {
         let Some(v) = set.vendor(id) else { continue };
         let _ = writeln!(out, "\n### {id} ({} entries)\n", v.entries.len());
-        let _ = writeln!(out, "| vendor code | when | canonical code | status | reason | retryable |");
+        let _ = writeln!(
+            out,
+            "| vendor code | when | canonical code | status | reason | retryable |"
+        );
         let _ = writeln!(out, "|---|---|---|---|---|---|");
         for e in &v.entries {
             let mut when = Vec::new();
@@ -56,7 +59,11 @@ pub fn table(set: &CatalogSet) -> String {
                 out,
                 "| {} | {} | {} | {} | {} | {} |",
                 e.code.as_deref().unwrap_or("—"),
-                if when.is_empty() { "—".to_string() } else { when.join(", ") },
+                if when.is_empty() {
+                    "—".to_string()
+                } else {
+                    when.join(", ")
+                },
                 e.canonical.as_str(),
                 e.http_status,
                 e.reason,
@@ -74,7 +81,12 @@ pub fn splice(doc: &str, table: &str) -> Option<String> {
     if e < b {
         return None;
     }
-    Some(format!("{}{BEGIN}\n{}\n{}", &doc[..b], table.trim_matches('\n'), &doc[e..]))
+    Some(format!(
+        "{}{BEGIN}\n{}\n{}",
+        &doc[..b],
+        table.trim_matches('\n'),
+        &doc[e..]
+    ))
 }
 
 /// Prints, writes or checks.
@@ -99,7 +111,10 @@ pub fn run(args: Args) -> ExitCode {
         }
     };
     let Some(new) = splice(&doc, &t) else {
-        eprintln!("{}: needs the markers {BEGIN} and {END}", args.file.display());
+        eprintln!(
+            "{}: needs the markers {BEGIN} and {END}",
+            args.file.display()
+        );
         return ExitCode::FAILURE;
     };
     if args.check {

@@ -108,7 +108,9 @@ pub fn run(args: Args) -> ExitCode {
     let headers = http::HeaderMap::new();
     if candidates.is_empty() {
         // Not in the catalog: show what errgate derives from the status.
-        let status = args.status.unwrap_or(if vendor.is_in_band() { 200 } else { 500 });
+        let status = args
+            .status
+            .unwrap_or(if vendor.is_in_band() { 200 } else { 500 });
         println!("vendor: {} ({})", vendor.id, vendor.title);
         println!("entry: none; `{code}` is not in the catalog, so the answer is derived from HTTP {status}");
         let scan = ScanFacts {
@@ -117,8 +119,22 @@ pub fn run(args: Args) -> ExitCode {
             body: Some(BodyState::Complete),
             ..Default::default()
         };
-        let rf = ResponseFacts { status, headers: &headers, method: "GET", path: "/" };
-        print_verdict(&classify(vendor, &rf, &scan, SystemTime::now(), config.retry_after_max), &config.problem_type_base);
+        let rf = ResponseFacts {
+            status,
+            headers: &headers,
+            method: "GET",
+            path: "/",
+        };
+        print_verdict(
+            &classify(
+                vendor,
+                &rf,
+                &scan,
+                SystemTime::now(),
+                config.retry_after_max,
+            ),
+            &config.problem_type_base,
+        );
         return ExitCode::SUCCESS;
     }
     for e in candidates {
@@ -138,9 +154,23 @@ pub fn run(args: Args) -> ExitCode {
             .map(|p| p.as_str().replace("**", "x").replace('*', "x"))
             .unwrap_or_else(|| "/".into());
         let method = e.match_method.clone().unwrap_or_else(|| "GET".into());
-        let rf = ResponseFacts { status, headers: &headers, method: &method, path: &path };
+        let rf = ResponseFacts {
+            status,
+            headers: &headers,
+            method: &method,
+            path: &path,
+        };
         println!("answer (upstream HTTP {status}):");
-        print_verdict(&classify(vendor, &rf, &scan, SystemTime::now(), config.retry_after_max), &config.problem_type_base);
+        print_verdict(
+            &classify(
+                vendor,
+                &rf,
+                &scan,
+                SystemTime::now(),
+                config.retry_after_max,
+            ),
+            &config.problem_type_base,
+        );
         println!();
     }
     ExitCode::SUCCESS
@@ -154,7 +184,10 @@ fn print_verdict(v: &Verdict, type_base: &str) {
             if let Some(s) = p.retry_after_secs() {
                 println!("Retry-After: {s}");
             }
-            println!("{}", String::from_utf8_lossy(&p.to_json(type_base, "explain")));
+            println!(
+                "{}",
+                String::from_utf8_lossy(&p.to_json(type_base, "explain"))
+            );
         }
     }
 }

@@ -4,7 +4,9 @@
 
 use super::{ConfigArg, EXIT_CONFIG, EXIT_USAGE};
 use crate::decode::BodyScan;
-use crate::normalize::{classify, held_facts, in_band_decision, must_hold, BodyState, ResponseFacts, Verdict};
+use crate::normalize::{
+    classify, held_facts, in_band_decision, must_hold, BodyState, ResponseFacts, Verdict,
+};
 use crate::scan::ScanLimits;
 use std::io::Read;
 use std::path::PathBuf;
@@ -59,7 +61,10 @@ pub fn run(args: Args) -> ExitCode {
             eprintln!("header `{h}` must look like `Name: value`");
             return ExitCode::from(EXIT_USAGE);
         };
-        match (http::HeaderName::from_bytes(k.trim().as_bytes()), http::HeaderValue::from_str(v.trim())) {
+        match (
+            http::HeaderName::from_bytes(k.trim().as_bytes()),
+            http::HeaderValue::from_str(v.trim()),
+        ) {
             (Ok(k), Ok(v)) => {
                 headers.append(k, v);
             }
@@ -78,15 +83,32 @@ pub fn run(args: Args) -> ExitCode {
         eprintln!("cannot read the body: {e}");
         return ExitCode::from(EXIT_USAGE);
     }
-    if !must_hold(vendor, args.status, &headers, args.method.eq_ignore_ascii_case("HEAD")) {
-        println!("passes through untouched: HTTP {} is not held for {}", args.status, vendor.id);
+    if !must_hold(
+        vendor,
+        args.status,
+        &headers,
+        args.method.eq_ignore_ascii_case("HEAD"),
+    ) {
+        println!(
+            "passes through untouched: HTTP {} is not held for {}",
+            args.status, vendor.id
+        );
         return ExitCode::SUCCESS;
     }
-    let enc = headers.get(http::header::CONTENT_ENCODING).and_then(|v| v.to_str().ok());
-    let limits = ScanLimits { max_depth: 64, max_capture_bytes: 8 * 1024 };
+    let enc = headers
+        .get(http::header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok());
+    let limits = ScanLimits {
+        max_depth: 64,
+        max_capture_bytes: 8 * 1024,
+    };
     let hold_max = config.hold_max_bytes;
     let mut scan = BodyScan::new(enc, &vendor.spec, limits, hold_max as u64 * 4).ok();
-    let mut state = if scan.is_none() { BodyState::Undecodable } else { BodyState::Complete };
+    let mut state = if scan.is_none() {
+        BodyState::Undecodable
+    } else {
+        BodyState::Complete
+    };
     let mut held = 0usize;
     let mut ended = true;
     for chunk in body.chunks(FEED_CHUNK) {
@@ -118,8 +140,19 @@ pub fn run(args: Args) -> ExitCode {
         }
     }
     let facts = held_facts(vendor, scan.as_ref(), state, held);
-    let rf = ResponseFacts { status: args.status, headers: &headers, method: &args.method.to_ascii_uppercase(), path: args.path.split('?').next().unwrap_or("/") };
-    match classify(vendor, &rf, &facts, SystemTime::now(), config.retry_after_max) {
+    let rf = ResponseFacts {
+        status: args.status,
+        headers: &headers,
+        method: &args.method.to_ascii_uppercase(),
+        path: args.path.split('?').next().unwrap_or("/"),
+    };
+    match classify(
+        vendor,
+        &rf,
+        &facts,
+        SystemTime::now(),
+        config.retry_after_max,
+    ) {
         Verdict::Pass => println!("passes through untouched"),
         Verdict::Error(p, _) => {
             println!("HTTP {}", p.status);
@@ -128,7 +161,10 @@ pub fn run(args: Args) -> ExitCode {
                 println!("Retry-After: {s}");
             }
             println!();
-            println!("{}", String::from_utf8_lossy(&p.to_json(&config.problem_type_base, "normalize")));
+            println!(
+                "{}",
+                String::from_utf8_lossy(&p.to_json(&config.problem_type_base, "normalize"))
+            );
         }
     }
     ExitCode::SUCCESS

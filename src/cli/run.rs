@@ -71,7 +71,8 @@ pub fn run(args: Args) -> ExitCode {
     server.bootstrap();
 
     let gateway = Gateway::new(runtime.clone(), metrics.clone());
-    let mut proxy = pingora::proxy::http_proxy_service_with_name(&server.configuration, gateway, "errgate");
+    let mut proxy =
+        pingora::proxy::http_proxy_service_with_name(&server.configuration, gateway, "errgate");
     proxy.add_tcp(&config.listen);
 
     let mut admin = Service::new(

@@ -104,7 +104,10 @@ fn read_file_config(text: &str, errs: &mut Errors) -> FileConfig {
             return FileConfig::default();
         }
         _ => {
-            errs.push("(top)", "the file must be a mapping of keys (listen, routes, ...)");
+            errs.push(
+                "(top)",
+                "the file must be a mapping of keys (listen, routes, ...)",
+            );
             return FileConfig::default();
         }
     };
@@ -153,12 +156,7 @@ fn read_file_config(text: &str, errs: &mut Errors) -> FileConfig {
     fc
 }
 
-fn duration_or(
-    v: &Option<String>,
-    default: Duration,
-    path: &str,
-    errs: &mut Errors,
-) -> Duration {
+fn duration_or(v: &Option<String>, default: Duration, path: &str, errs: &mut Errors) -> Duration {
     match v {
         None => default,
         Some(s) => match parse_duration(s) {
@@ -171,12 +169,7 @@ fn duration_or(
     }
 }
 
-fn timeouts(
-    base: &Timeouts,
-    f: Option<&FileTimeouts>,
-    path: &str,
-    errs: &mut Errors,
-) -> Timeouts {
+fn timeouts(base: &Timeouts, f: Option<&FileTimeouts>, path: &str, errs: &mut Errors) -> Timeouts {
     let Some(f) = f else { return *base };
     let t = Timeouts {
         connect: duration_or(&f.connect, base.connect, &format!("{path}.connect"), errs),
@@ -251,7 +244,10 @@ fn cooldown(
     if let Some(h) = &f.key_header {
         match HeaderName::from_bytes(h.trim().to_ascii_lowercase().as_bytes()) {
             Ok(n) => c.key_header = Some(n),
-            Err(_) => errs.push(format!("{path}.key_header"), format!("`{h}` is not a header name")),
+            Err(_) => errs.push(
+                format!("{path}.key_header"),
+                format!("`{h}` is not a header name"),
+            ),
         }
     }
     if f.max_keys.is_some() && path != "cooldown" {
@@ -267,7 +263,10 @@ fn parse_upstream(s: &str, path: &str, errs: &mut Errors) -> Option<Upstream> {
     let uri: http::Uri = match s.parse() {
         Ok(u) => u,
         Err(e) => {
-            errs.push(path, format!("`{s}` is not a URL ({e}); write it like https://api.example.com/v2"));
+            errs.push(
+                path,
+                format!("`{s}` is not a URL ({e}); write it like https://api.example.com/v2"),
+            );
             return None;
         }
     };
@@ -288,7 +287,10 @@ fn parse_upstream(s: &str, path: &str, errs: &mut Errors) -> Option<Upstream> {
         return None;
     }
     let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
-    let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
     let authority = match uri.port_u16() {
         Some(p) => format!("{}:{p}", uri.host().unwrap_or(&host)),
         None => uri.host().unwrap_or(&host).to_string(),
@@ -324,7 +326,10 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<Config, ConfigErrors> 
 
     let listen = fc.listen.clone().unwrap_or_else(|| DEFAULT_LISTEN.into());
     if listen.parse::<SocketAddr>().is_err() {
-        errs.push("listen", format!("`{listen}` is not an address like 0.0.0.0:8080"));
+        errs.push(
+            "listen",
+            format!("`{listen}` is not an address like 0.0.0.0:8080"),
+        );
     }
     let admin_listen = fc
         .admin_listen
@@ -376,7 +381,12 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<Config, ConfigErrors> 
         "timeouts",
         &mut errs,
     );
-    let base_retry = retry_policy(&RetryPolicy::default(), fc.retry.as_ref(), "retry", &mut errs);
+    let base_retry = retry_policy(
+        &RetryPolicy::default(),
+        fc.retry.as_ref(),
+        "retry",
+        &mut errs,
+    );
     let base_cooldown = cooldown(
         &CooldownSettings {
             enabled: true,
@@ -404,7 +414,10 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<Config, ConfigErrors> 
                     errs.push(format!("{p}.name"), "use only letters, digits, -, _ and .");
                 }
                 if !names.insert(n.to_string()) {
-                    errs.push(format!("{p}.name"), format!("`{n}` is used by another route"));
+                    errs.push(
+                        format!("{p}.name"),
+                        format!("`{n}` is used by another route"),
+                    );
                 }
                 n.to_string()
             }
@@ -416,7 +429,10 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<Config, ConfigErrors> 
         let vendor = match r.vendor.as_deref().map(str::trim) {
             Some(v) if !v.is_empty() => v.to_string(),
             _ => {
-                errs.push(format!("{p}.vendor"), "is required (a catalog id such as pluralkit)");
+                errs.push(
+                    format!("{p}.vendor"),
+                    "is required (a catalog id such as pluralkit)",
+                );
                 String::new()
             }
         };
@@ -443,13 +459,19 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<Config, ConfigErrors> 
         let upstream = match r.upstream.as_deref() {
             Some(u) => parse_upstream(u, &format!("{p}.upstream"), &mut errs),
             None => {
-                errs.push(format!("{p}.upstream"), "is required, e.g. https://api.example.com/v2");
+                errs.push(
+                    format!("{p}.upstream"),
+                    "is required, e.g. https://api.example.com/v2",
+                );
                 None
             }
         };
         let mut upstream_headers = Vec::new();
         for (k, v) in &r.upstream_headers {
-            match (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
+            match (
+                HeaderName::from_bytes(k.as_bytes()),
+                HeaderValue::from_str(v),
+            ) {
                 (Ok(k), Ok(v)) => upstream_headers.push((k, v)),
                 _ => errs.push(
                     format!("{p}.upstream_headers.{k}"),
@@ -457,9 +479,24 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<Config, ConfigErrors> 
                 ),
             }
         }
-        let t = timeouts(&base_timeouts, r.timeouts.as_ref(), &format!("{p}.timeouts"), &mut errs);
-        let retry = retry_policy(&base_retry, r.retry.as_ref(), &format!("{p}.retry"), &mut errs);
-        let cd = cooldown(&base_cooldown, r.cooldown.as_ref(), &format!("{p}.cooldown"), &mut errs);
+        let t = timeouts(
+            &base_timeouts,
+            r.timeouts.as_ref(),
+            &format!("{p}.timeouts"),
+            &mut errs,
+        );
+        let retry = retry_policy(
+            &base_retry,
+            r.retry.as_ref(),
+            &format!("{p}.retry"),
+            &mut errs,
+        );
+        let cd = cooldown(
+            &base_cooldown,
+            r.cooldown.as_ref(),
+            &format!("{p}.cooldown"),
+            &mut errs,
+        );
         if let Some(upstream) = upstream {
             routes.push(Route {
                 index: i,
@@ -491,7 +528,9 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<Config, ConfigErrors> 
             .unwrap_or(DEFAULT_MAX_REQUEST_BODY_BYTES),
         retry_after_max,
         catalog_poll_interval,
-        grace_period_seconds: fc.grace_period_seconds.unwrap_or(DEFAULT_GRACE_PERIOD_SECONDS),
+        grace_period_seconds: fc
+            .grace_period_seconds
+            .unwrap_or(DEFAULT_GRACE_PERIOD_SECONDS),
         threads: fc.threads.unwrap_or(0),
         cooldown_max_keys: fc
             .cooldown

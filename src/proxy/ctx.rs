@@ -60,8 +60,14 @@ impl RequestCtx {
         let route = self.route.as_deref().unwrap_or(NO_ROUTE);
         let outcome = self.outcome.as_str();
         let mut buf = itoa::Buffer::new();
-        let status = if self.status == 0 { "0" } else { buf.format(self.status) };
-        m.requests.with_label_values(&[route, outcome, status]).inc();
+        let status = if self.status == 0 {
+            "0"
+        } else {
+            buf.format(self.status)
+        };
+        m.requests
+            .with_label_values(&[route, outcome, status])
+            .inc();
         m.duration
             .with_label_values(&[route, outcome])
             .observe(self.started.elapsed().as_secs_f64());

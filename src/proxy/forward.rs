@@ -133,7 +133,10 @@ pub(super) async fn serve(gw: &Gateway, s: &mut Session, ctx: &mut RequestCtx) -
             problem::Code::Internal,
             500,
             "NO_CATALOG",
-            format!("Route {} names vendor {} without a catalog.", route.name, route.vendor),
+            format!(
+                "Route {} names vendor {} without a catalog.",
+                route.name, route.vendor
+            ),
         );
         return answer(s, ctx, &p, &config.problem_type_base, None).await;
     };
@@ -154,7 +157,10 @@ pub(super) async fn serve(gw: &Gateway, s: &mut Session, ctx: &mut RequestCtx) -
     });
     if let Some(key) = &cooldown_key {
         if let Some(left) = gw.runtime.cooldowns.remaining(key, Instant::now()) {
-            gw.metrics.cooldown_rejections.with_label_values(&[&route.name]).inc();
+            gw.metrics
+                .cooldown_rejections
+                .with_label_values(&[&route.name])
+                .inc();
             let ms = u64::try_from(left.as_millis()).unwrap_or(u64::MAX).max(1);
             let p = Problem::cooldown(&route.name, ms);
             return answer(s, ctx, &p, &config.problem_type_base, None).await;
@@ -198,7 +204,10 @@ pub(super) async fn serve(gw: &Gateway, s: &mut Session, ctx: &mut RequestCtx) -
         let failure = match result {
             Attempt::Passed => {
                 if attempt > 1 {
-                    gw.metrics.retries.with_label_values(&[&route.name, "recovered"]).inc();
+                    gw.metrics
+                        .retries
+                        .with_label_values(&[&route.name, "recovered"])
+                        .inc();
                 }
                 return Ok(());
             }
@@ -228,16 +237,28 @@ pub(super) async fn serve(gw: &Gateway, s: &mut Session, ctx: &mut RequestCtx) -
         );
         match decision {
             RetryDecision::Retry { wait } => {
-                gw.metrics.retries.with_label_values(&[&route.name, "retry"]).inc();
+                gw.metrics
+                    .retries
+                    .with_label_values(&[&route.name, "retry"])
+                    .inc();
                 tokio::time::sleep(wait).await;
             }
             RetryDecision::GiveUp(why) => {
                 if problem.retryable && route.retry.enabled {
-                    let label = if attempt > 1 { "exhausted" } else { why.as_str() };
-                    gw.metrics.retries.with_label_values(&[&route.name, label]).inc();
+                    let label = if attempt > 1 {
+                        "exhausted"
+                    } else {
+                        why.as_str()
+                    };
+                    gw.metrics
+                        .retries
+                        .with_label_values(&[&route.name, label])
+                        .inc();
                 }
                 return match failure {
-                    Failure::Gateway(p) => answer(s, ctx, &p, &config.problem_type_base, None).await,
+                    Failure::Gateway(p) => {
+                        answer(s, ctx, &p, &config.problem_type_base, None).await
+                    }
                     Failure::Vendor(p, _, upstream_code) => {
                         answer(s, ctx, &p, &config.problem_type_base, Some(upstream_code)).await
                     }
@@ -287,9 +308,14 @@ async fn answer(
 
 /// The client's `X-Request-Id` when it is sane, else a fresh random one.
 fn request_id(req: &RequestHeader) -> String {
-    if let Some(v) = req.headers.get("x-request-id").and_then(|v| v.to_str().ok()) {
+    if let Some(v) = req
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+    {
         let v = v.trim();
-        if !v.is_empty() && v.len() <= MAX_REQUEST_ID_LEN && v.bytes().all(|b| b.is_ascii_graphic()) {
+        if !v.is_empty() && v.len() <= MAX_REQUEST_ID_LEN && v.bytes().all(|b| b.is_ascii_graphic())
+        {
             return v.to_string();
         }
     }
@@ -297,7 +323,10 @@ fn request_id(req: &RequestHeader) -> String {
 }
 
 fn timeout_problem(route: &str, e: &pingora::Error) -> Box<Problem> {
-    Box::new(Problem::upstream_timeout(route, &e.etype().as_str().to_ascii_lowercase()))
+    Box::new(Problem::upstream_timeout(
+        route,
+        &e.etype().as_str().to_ascii_lowercase(),
+    ))
 }
 
 /// Maps a Pingora error during the exchange to errgate's own problem.
@@ -356,7 +385,10 @@ impl Exchange<'_> {
         Ok(Box::new(up))
     }
 
-    async fn connect(&self, now: Instant) -> std::result::Result<(HttpSession, HttpPeer, bool), Box<Problem>> {
+    async fn connect(
+        &self,
+        now: Instant,
+    ) -> std::result::Result<(HttpSession, HttpPeer, bool), Box<Problem>> {
         let u = &self.route.upstream;
         let t = &self.route.timeouts;
         let addr = self
@@ -381,16 +413,24 @@ impl Exchange<'_> {
     }
 
     /// Sends the request (header + body) on an open session.
-    async fn send(&self, s: &mut Session, up: &mut HttpSession, body: &mut ReqBody) -> Result<(), Failure> {
+    async fn send(
+        &self,
+        s: &mut Session,
+        up: &mut HttpSession,
+        body: &mut ReqBody,
+    ) -> Result<(), Failure> {
         let has_body = body.consumed && body.saved_len > 0 || !body.consumed && !s.is_body_done();
         let head = self
             .upstream_request(s.req_header(), has_body)
             .map_err(|e| Failure::Gateway(Box::new(Problem::malformed_request(&e.to_string()))))?;
-        let wrap = |e: Box<pingora::Error>| Failure::Gateway(exchange_failure(&self.route.name, &e, true));
+        let wrap =
+            |e: Box<pingora::Error>| Failure::Gateway(exchange_failure(&self.route.name, &e, true));
         up.write_request_header(head).await.map_err(wrap)?;
         if body.consumed {
             for chunk in &body.saved {
-                up.write_request_body(chunk.clone(), false).await.map_err(wrap)?;
+                up.write_request_body(chunk.clone(), false)
+                    .await
+                    .map_err(wrap)?;
             }
         } else {
             let expects_continue = s
@@ -404,15 +444,18 @@ impl Exchange<'_> {
             let limit = self.config.max_request_body_bytes;
             let keep_max = self.route.retry.max_replay_body;
             loop {
-                let chunk = s
-                    .read_request_body()
-                    .await
-                    .map_err(|e| Failure::Gateway(Box::new(Problem::malformed_request(&format!("reading the body failed: {e}")))))?;
+                let chunk = s.read_request_body().await.map_err(|e| {
+                    Failure::Gateway(Box::new(Problem::malformed_request(&format!(
+                        "reading the body failed: {e}"
+                    ))))
+                })?;
                 let Some(chunk) = chunk else { break };
                 body.total += chunk.len() as u64;
                 if body.total > limit {
                     body.keep = false;
-                    return Err(Failure::Gateway(Box::new(Problem::request_too_large(limit))));
+                    return Err(Failure::Gateway(Box::new(Problem::request_too_large(
+                        limit,
+                    ))));
                 }
                 if body.keep {
                     if body.saved_len + chunk.len() <= keep_max {
@@ -432,20 +475,31 @@ impl Exchange<'_> {
     }
 
     /// One attempt: connect, send, read the header, then pass or hold-and-decide.
-    async fn attempt(&self, s: &mut Session, ctx: &mut RequestCtx, body: &mut ReqBody) -> Result<Attempt> {
+    async fn attempt(
+        &self,
+        s: &mut Session,
+        ctx: &mut RequestCtx,
+        body: &mut ReqBody,
+    ) -> Result<Attempt> {
         let start = Instant::now();
         let deadline = start + self.route.timeouts.total;
         let mut fresh_retry_left = true;
         let (up, peer) = loop {
             let head = async {
-                let (mut up, peer, reused) = self.connect(start).await.map_err(|p| (Failure::Gateway(p), false))?;
+                let (mut up, peer, reused) = self
+                    .connect(start)
+                    .await
+                    .map_err(|p| (Failure::Gateway(p), false))?;
                 if let Err(f) = self.send(s, &mut up, body).await {
                     return Err((f, reused));
                 }
                 loop {
-                    up.read_response_header()
-                        .await
-                        .map_err(|e| (Failure::Gateway(exchange_failure(&self.route.name, &e, true)), reused))?;
+                    up.read_response_header().await.map_err(|e| {
+                        (
+                            Failure::Gateway(exchange_failure(&self.route.name, &e, true)),
+                            reused,
+                        )
+                    })?;
                     let informational = up
                         .response_header()
                         .is_some_and(|h| h.status.is_informational() && h.status.as_u16() != 101);
@@ -460,14 +514,18 @@ impl Exchange<'_> {
                 // A pooled connection the vendor had closed: try once more on a fresh one when the
                 // body can be sent again.
                 Ok(Err((Failure::Gateway(_), true)))
-                    if fresh_retry_left && (body.replayable() || (body.consumed && body.total == 0)) =>
+                    if fresh_retry_left
+                        && (body.replayable() || (body.consumed && body.total == 0)) =>
                 {
                     fresh_retry_left = false;
                     continue;
                 }
                 Ok(Err((f, _))) => return Ok(Attempt::Failed(f)),
                 Err(_) => {
-                    let p = Problem::upstream_timeout(&self.route.name, "no response header before the total deadline");
+                    let p = Problem::upstream_timeout(
+                        &self.route.name,
+                        "no response header before the total deadline",
+                    );
                     return Ok(Attempt::Failed(Failure::Gateway(Box::new(p))));
                 }
             }
@@ -494,7 +552,13 @@ impl Exchange<'_> {
     }
 
     /// Streams the held chunks, then the rest of the body, without scanning or copying.
-    async fn stream_rest(&self, s: &mut Session, mut up: HttpSession, peer: &HttpPeer, held: Vec<Bytes>) -> Result<()> {
+    async fn stream_rest(
+        &self,
+        s: &mut Session,
+        mut up: HttpSession,
+        peer: &HttpPeer,
+        held: Vec<Bytes>,
+    ) -> Result<()> {
         for chunk in held {
             s.write_response_body(Some(chunk), false).await?;
         }
@@ -511,7 +575,10 @@ impl Exchange<'_> {
             }
         }
         s.write_response_body(None, true).await?;
-        self.gw.connector.release_http_session(up, peer, Some(POOL_IDLE_TIMEOUT)).await;
+        self.gw
+            .connector
+            .release_http_session(up, peer, Some(POOL_IDLE_TIMEOUT))
+            .await;
         Ok(())
     }
 
@@ -542,7 +609,13 @@ impl Exchange<'_> {
             max_depth: SCAN_MAX_DEPTH,
             max_capture_bytes: SCAN_MAX_CAPTURE_BYTES,
         };
-        let mut scan = BodyScan::new(encoding, &self.vendor.spec, limits, hold_max as u64 * DECODE_BUDGET_FACTOR).ok();
+        let mut scan = BodyScan::new(
+            encoding,
+            &self.vendor.spec,
+            limits,
+            hold_max as u64 * DECODE_BUDGET_FACTOR,
+        )
+        .ok();
         let mut held: Vec<Bytes> = Vec::new();
         let mut held_len = 0usize;
         let mut body_state = BodyState::Complete;
@@ -567,7 +640,10 @@ impl Exchange<'_> {
                 }
                 Err(_) => {
                     up.shutdown().await;
-                    let p = Problem::upstream_timeout(route, "the response body did not arrive before the total deadline");
+                    let p = Problem::upstream_timeout(
+                        route,
+                        "the response body did not arrive before the total deadline",
+                    );
                     return Ok(Attempt::Failed(Failure::Gateway(Box::new(p))));
                 }
             };
@@ -602,7 +678,9 @@ impl Exchange<'_> {
             }
         }
         if let Some(sc) = scan.as_ref() {
-            m.scanned_bytes.with_label_values(&[route]).inc_by(sc.decoded_bytes());
+            m.scanned_bytes
+                .with_label_values(&[route])
+                .inc_by(sc.decoded_bytes());
         }
         if let Some(reason) = fallback {
             m.held_fallbacks.with_label_values(&[route, reason]).inc();
@@ -622,18 +700,29 @@ impl Exchange<'_> {
                 method: self.method.as_str(),
                 path: &self.match_path,
             };
-            match normalize::classify(self.vendor, &rf, &facts, SystemTime::now(), self.config.retry_after_max) {
+            match normalize::classify(
+                self.vendor,
+                &rf,
+                &facts,
+                SystemTime::now(),
+                self.config.retry_after_max,
+            ) {
                 Verdict::Pass => {}
                 Verdict::Error(p, hint) => {
                     if ended {
-                        self.gw.connector.release_http_session(up, &peer, Some(POOL_IDLE_TIMEOUT)).await;
+                        self.gw
+                            .connector
+                            .release_http_session(up, &peer, Some(POOL_IDLE_TIMEOUT))
+                            .await;
                     } else {
                         up.shutdown().await;
                     }
                     let code_label = match facts.code.as_deref() {
                         Some(c) if self.vendor.knows_code(c) => c.to_string(),
                         Some(_) => {
-                            m.uncataloged.with_label_values(&[&**route, self.vendor.id.as_str()]).inc();
+                            m.uncataloged
+                                .with_label_values(&[&**route, self.vendor.id.as_str()])
+                                .inc();
                             UNCATALOGED.to_string()
                         }
                         None => NO_CODE.to_string(),
@@ -651,7 +740,10 @@ impl Exchange<'_> {
                 s.write_response_body(Some(chunk), false).await?;
             }
             s.write_response_body(None, true).await?;
-            self.gw.connector.release_http_session(up, &peer, Some(POOL_IDLE_TIMEOUT)).await;
+            self.gw
+                .connector
+                .release_http_session(up, &peer, Some(POOL_IDLE_TIMEOUT))
+                .await;
             return Ok(Attempt::Passed);
         }
         self.stream_rest(s, up, &peer, held).await?;

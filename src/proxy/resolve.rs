@@ -36,7 +36,10 @@ impl Resolver {
         }
         let key = (host.to_string(), port);
         let stale = {
-            let cache = self.cache.lock().map_err(|_| "resolver cache poisoned".to_string())?;
+            let cache = self
+                .cache
+                .lock()
+                .map_err(|_| "resolver cache poisoned".to_string())?;
             match cache.get(&key) {
                 Some((addrs, at)) if now.duration_since(*at) < DNS_TTL => {
                     return self.pick(addrs);
