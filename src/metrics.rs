@@ -78,9 +78,6 @@ pub struct Metrics {
     pub catalog_entries: IntGaugeVec,
     /// `errgate_catalog_last_reload_success_timestamp_seconds`.
     pub last_reload_success: IntGauge,
-    /// `errgate_catalog_reload_failures` counter by reason is folded into `reloads{result}`;
-    /// this counts requests answered while catalogs were stale: never, by design; omitted.
-    _private: (),
     /// `errgate_info{version}` = 1.
     pub info: IntGaugeVec,
     /// Requests handled in total, any outcome (for quick sanity checks).
@@ -224,7 +221,6 @@ impl Metrics {
                 &["vendor"],
             )?,
             last_reload_success,
-            _private: (),
             info: gauge(reg, "errgate_info", "Build information.", &["version"])?,
             handled,
         };

@@ -1,1 +1,154 @@
+use super::load::{build_set, parse_catalog};
 use super::*;
+
+const CAT: &str = r#"
+schema: 1
+vendor: demo
+envelope: { code: code, message: message }
+entries:
+  - { code: "0", match: { status: 400 }, canonical: INVALID_ARGUMENT, reason: BAD_JSON, retryable: false, detail: d }
+  - { code: "0", match: { status: 500 }, canonical: INTERNAL, reason: SERVER, retryable: true, detail: d }
+  - { code: "7", canonical: NOT_FOUND, reason: MEMBER, retryable: false, detail: d }
+  - { code: "7", match: { message: "Member '{ref}' not found." }, canonical: NOT_FOUND, reason: MEMBER_REF, retryable: false, detail: d }
+  - { match: { status: 400 }, canonical: INVALID_ARGUMENT, reason: DEFAULT_400, retryable: false, detail: d }
+  - { match: { status: 400, method: GET, path: /api/*/media }, canonical: INVALID_ARGUMENT, reason: MEDIA_400, retryable: false, detail: d }
+"#;
+
+fn key<'a>(
+    code: Option<&'a str>,
+    status: u16,
+    method: &'a str,
+    path: &'a str,
+    message: Option<&'a str>,
+) -> LookupKey<'a> {
+    LookupKey {
+        code,
+        status,
+        method,
+        path,
+        message,
+    }
+}
+
+#[test]
+fn most_specific_entry_wins() {
+    let v = parse_catalog(CAT.as_bytes(), "demo.yaml", "demo").expect("valid");
+    let r = |k| v.lookup(&k).map(|e| e.reason.as_str());
+    assert_eq!(r(key(Some("0"), 400, "GET", "/", None)), Some("BAD_JSON"));
+    assert_eq!(r(key(Some("0"), 500, "GET", "/", None)), Some("SERVER"));
+    assert_eq!(r(key(Some("0"), 404, "GET", "/", None)), None);
+    assert_eq!(
+        r(key(
+            Some("7"),
+            404,
+            "GET",
+            "/",
+            Some("Member 'abc' not found.")
+        )),
+        Some("MEMBER_REF")
+    );
+    assert_eq!(
+        r(key(Some("7"), 404, "GET", "/", Some("other"))),
+        Some("MEMBER")
+    );
+    assert_eq!(
+        r(key(None, 400, "GET", "/api/v1/media", None)),
+        Some("MEDIA_400")
+    );
+    assert_eq!(
+        r(key(None, 400, "POST", "/api/v1/media", None)),
+        Some("DEFAULT_400")
+    );
+    assert_eq!(
+        r(key(Some("99"), 400, "GET", "/x", None)),
+        Some("DEFAULT_400")
+    );
+}
+
+#[test]
+fn message_templates_match_any_text_including_none_case_insensitively() {
+    let re = compile_message_template("{x}limit{x}no less than 0{x}").expect("compiles");
+    assert!(re.is_match("Limit: must be no less than 0."));
+    assert!(re.is_match("limitno less than 0"));
+    assert!(!re.is_match("offset must be positive"));
+    let re = compile_message_template("a.b (c)").expect("literal specials are escaped");
+    assert!(re.is_match("A.B (C)"));
+    assert!(!re.is_match("axb (c)"));
+}
+
+#[test]
+fn path_patterns_match_segments() {
+    let p = PathPattern::parse("/api/*/media/**").expect("valid");
+    assert!(p.matches("/api/v1/media"));
+    assert!(p.matches("/api/v2/media/a/b"));
+    assert!(!p.matches("/api/media"));
+    assert!(PathPattern::parse("/a/**/b").is_err());
+    assert!(PathPattern::parse("a").is_err());
+    assert!(PathPattern::parse("/a/{id}").is_err());
+}
+
+#[test]
+fn invalid_catalog_reports_every_problem_with_its_place() {
+    let bad = r#"
+schema: 2
+vendor: other
+envelope: { message: message }
+entries:
+  - { code: "1", canonical: NOPE, reason: lower_case, retryable: false }
+  - { match: { status: 400 }, canonical: INTERNAL, reason: DUP, retryable: false, detail: d }
+  - { match: { status: 400 }, canonical: INTERNAL, reason: DUP, retryable: false, detail: d }
+  - { canonical: INTERNAL, reason: NO_CONDITION, retryable: false, detail: d }
+"#;
+    let errs = parse_catalog(bad.as_bytes(), "demo.yaml", "demo").expect_err("invalid");
+    let places: Vec<&str> = errs.iter().map(|e| e.place.as_str()).collect();
+    for want in [
+        "schema",
+        "vendor",
+        "entries[0].code",
+        "entries[0].canonical",
+        "entries[0].reason",
+        "entries[0].detail",
+        "entries[2].reason",
+        "entries[2]",
+        "entries[3]",
+    ] {
+        assert!(places.contains(&want), "missing {want} in {places:?}");
+    }
+    assert!(errs.iter().all(|e| e.file == "demo.yaml"));
+}
+
+#[test]
+fn yaml_errors_carry_a_line_and_never_panic() {
+    for junk in [
+        "",
+        "[",
+        "schema: [1",
+        "\u{0}\u{1}",
+        "entries: 5",
+        "- a\n- b",
+    ] {
+        let errs = parse_catalog(junk.as_bytes(), "j.yaml", "j").expect_err("invalid");
+        assert!(!errs.is_empty());
+    }
+    let errs =
+        parse_catalog(b"schema: 1\nvendor: j\nentries: [\n", "j.yaml", "j").expect_err("syntax");
+    assert!(errs[0].place.starts_with("line "), "{:?}", errs[0]);
+}
+
+#[test]
+fn set_hash_changes_with_content_and_equal_content_gives_equal_hash() {
+    let now = SystemTime::UNIX_EPOCH;
+    let a = vec![(
+        std::path::PathBuf::from("demo.yaml"),
+        CAT.as_bytes().to_vec(),
+    )];
+    let s1 = build_set(&a, now).expect("valid");
+    let s2 = build_set(&a, now).expect("valid");
+    assert_eq!(s1.hash, s2.hash);
+    let b = vec![(
+        std::path::PathBuf::from("demo.yaml"),
+        CAT.replace("SERVER", "SERVER_X").into_bytes(),
+    )];
+    assert_ne!(s1.hash, build_set(&b, now).expect("valid").hash);
+    assert_eq!(s1.meta["demo"].entries, 6);
+}

@@ -1,1 +1,125 @@
 use super::*;
+
+fn parse(y: &str) -> Result<Config, ConfigErrors> {
+    parse_config(y, Path::new("t.yaml"))
+}
+
+const MIN: &str = "routes:\n  - name: pk\n    vendor: pluralkit\n    path_prefix: /pluralkit\n    upstream: https://api.pluralkit.me/v2\n";
+
+#[test]
+fn minimal_config_gets_documented_defaults() {
+    let c = parse(MIN).expect("valid");
+    assert_eq!(c.listen, DEFAULT_LISTEN);
+    assert_eq!(c.admin_listen, DEFAULT_ADMIN_LISTEN);
+    assert_eq!(c.hold_max_bytes, DEFAULT_HOLD_MAX_BYTES as usize);
+    let r = c.routes.iter().next().expect("one route");
+    assert_eq!(r.timeouts.connect, DEFAULT_CONNECT_TIMEOUT);
+    assert!(r.retry.enabled);
+    assert!(r.cooldown.enabled);
+    assert_eq!(r.upstream.host, "api.pluralkit.me");
+    assert_eq!(r.upstream.port, 443);
+    assert!(r.upstream.tls);
+    assert_eq!(r.upstream.base_path, "/v2");
+}
+
+#[test]
+fn every_problem_is_reported_at_once_with_its_path() {
+    let y = "listen: nope\nbogus: 1\ntimeouts: { connect: 5 parsecs }\nroutes:\n  - name: a\n    vendor: v\n    path_prefix: x\n    upstream: ftp://h\n  - name: a\n    vendor: v\n    path_prefix: /y\n    upstream: http://h\n    extra: 1\n";
+    let errs = parse(y).expect_err("invalid").0;
+    let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
+    for want in [
+        "listen",
+        "bogus",
+        "timeouts.connect",
+        "routes[0].path_prefix",
+        "routes[0].upstream",
+        "routes[1]",
+    ] {
+        assert!(paths.contains(&want), "missing {want} in {paths:?}");
+    }
+    assert!(errs.iter().all(|e| e.file == "t.yaml"));
+}
+
+#[test]
+fn duplicate_names_and_prefixes_are_rejected() {
+    let y = "routes:\n  - {name: a, vendor: v, path_prefix: /p, upstream: http://h}\n  - {name: a, vendor: v, path_prefix: /p/, upstream: http://h}\n";
+    let errs = parse(y).expect_err("dupes").0;
+    assert!(errs.iter().any(|e| e.path == "routes[1].name"));
+    assert!(errs.iter().any(|e| e.path == "routes[1].path_prefix"));
+}
+
+#[test]
+fn empty_and_non_mapping_files_are_errors_not_panics() {
+    assert!(parse("").is_err());
+    assert!(parse("- 1\n- 2\n").is_err());
+    assert!(parse("routes: 5").is_err());
+    assert!(parse(": : :").is_err());
+}
+
+#[test]
+fn durations_parse_with_units() {
+    assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+    assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+    assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+    assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+    assert!(parse_duration("fast").is_err());
+    assert!(parse_duration("5y").is_err());
+    assert!(parse_duration("1e400").is_err());
+}
+
+#[test]
+fn prefix_matches_on_segment_boundary_and_longest_wins() {
+    let y = "routes:\n  - {name: a, vendor: v, path_prefix: /api, upstream: http://a}\n  - {name: b, vendor: v, path_prefix: /api/v2, upstream: http://b/base}\n  - {name: h, vendor: v, path_prefix: /api, host: Example.com, upstream: http://h}\n";
+    let c = parse(y).expect("valid");
+    let find = |host: Option<&str>, p: &str| {
+        c.routes
+            .find(host, p)
+            .map(|(r, rest)| (r.name.to_string(), rest.to_string()))
+    };
+    assert_eq!(find(None, "/api/x"), Some(("a".into(), "/x".into())));
+    assert_eq!(
+        find(None, "/api/v2/x?q=1"),
+        Some(("b".into(), "/x?q=1".into()))
+    );
+    assert_eq!(find(None, "/api?q"), Some(("a".into(), "?q".into())));
+    assert_eq!(find(None, "/apix"), None);
+    assert_eq!(
+        find(Some("example.com:8080"), "/api/x"),
+        Some(("h".into(), "/x".into()))
+    );
+    let (b, rest) = c.routes.find(None, "/api/v2/x?q=1").expect("b");
+    assert_eq!(b.upstream.join_path(rest), "/base/x?q=1");
+    let (a, rest) = c.routes.find(None, "/api").expect("a");
+    assert_eq!(a.upstream.join_path(rest), "/");
+}
+
+#[test]
+fn per_route_overrides_apply_on_top_of_defaults() {
+    let y = "retry: { max_attempts: 3 }\ntimeouts: { read: 2s }\nroutes:\n  - name: a\n    vendor: v\n    path_prefix: /a\n    upstream: http://h:81\n    retry: { enabled: false }\n    timeouts: { connect: 1s }\n    cooldown: { key_header: X-Api-Key }\n";
+    let c = parse(y).expect("valid");
+    let r = c.routes.iter().next().expect("route");
+    assert!(!r.retry.enabled);
+    assert_eq!(r.retry.max_attempts, 3);
+    assert_eq!(r.timeouts.connect, Duration::from_secs(1));
+    assert_eq!(r.timeouts.read, Duration::from_secs(2));
+    assert_eq!(
+        r.cooldown.key_header.as_ref().map(|h| h.as_str()),
+        Some("x-api-key")
+    );
+    assert_eq!(r.upstream.authority, "h:81");
+}
+
+#[test]
+fn example_configs_in_the_repo_load() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for rel in [
+        "config/errgate.yaml",
+        "deploy/config/errgate.yaml",
+        "deploy/config/errgate-systemd.yaml",
+    ] {
+        let p = root.join(rel);
+        if p.exists() {
+            load_config(&p).unwrap_or_else(|e| panic!("{rel}: {e}"));
+        }
+    }
+}

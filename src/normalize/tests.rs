@@ -1,1 +1,195 @@
 use super::*;
+use crate::catalog::load::parse_catalog;
+use crate::scan::ScanLimits;
+
+fn vendor(id: &str) -> VendorCatalog {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("catalogs")
+        .join(format!("{id}.yaml"));
+    let b = std::fs::read(&p).expect("catalog file");
+    parse_catalog(&b, &p.display().to_string(), id).expect("valid catalog")
+}
+
+fn run(v: &VendorCatalog, status: u16, headers: &HeaderMap, body: &[u8]) -> Verdict {
+    let limits = ScanLimits {
+        max_depth: 64,
+        max_capture_bytes: 4096,
+    };
+    let mut scan = BodyScan::new(None, &v.spec, limits, 1 << 20).expect("identity");
+    for c in body.chunks(5) {
+        scan.feed(c).expect("feed");
+    }
+    scan.finish().expect("finish");
+    let facts = held_facts(v, Some(&scan), BodyState::Complete, body.len());
+    let rf = ResponseFacts {
+        status,
+        headers,
+        method: "GET",
+        path: "/x",
+    };
+    classify(
+        v,
+        &rf,
+        &facts,
+        SystemTime::UNIX_EPOCH,
+        Duration::from_secs(300),
+    )
+}
+
+fn problem(v: Verdict) -> Problem {
+    match v {
+        Verdict::Error(p, _) => *p,
+        Verdict::Pass => panic!("expected an error"),
+    }
+}
+
+#[test]
+fn in_band_error_inside_200_takes_the_catalog_status() {
+    let v = vendor("tencent-im");
+    let p = problem(run(
+        &v,
+        200,
+        &HeaderMap::new(),
+        r#"{"ActionStatus":"FAIL","ErrorCode":60007,"ErrorInfo":"rest 接口调用频率超过限制"}"#
+            .as_bytes(),
+    ));
+    assert_eq!(p.status, 429);
+    assert_eq!(p.code, Code::ResourceExhausted);
+    assert!(p.retryable);
+    assert!(p.retry_after_ms.is_some(), "catalog default hint");
+    let up = p.upstream.expect("upstream");
+    assert_eq!(up.status, 200);
+    assert_eq!(up.code.as_deref(), Some("60007"));
+    assert_eq!(up.message.as_deref(), Some("rest 接口调用频率超过限制"));
+}
+
+#[test]
+fn in_band_success_passes() {
+    let v = vendor("openim");
+    assert_eq!(
+        run(
+            &v,
+            200,
+            &HeaderMap::new(),
+            br#"{"errCode":0,"errMsg":"","data":{}}"#
+        ),
+        Verdict::Pass
+    );
+    // Not an error envelope at all.
+    assert_eq!(
+        run(&v, 200, &HeaderMap::new(), br#"[1,2,3]"#),
+        Verdict::Pass
+    );
+}
+
+#[test]
+fn status_vendor_2xx_is_not_an_error_even_with_a_code_field() {
+    let v = vendor("pluralkit");
+    assert_eq!(
+        run(&v, 200, &HeaderMap::new(), br#"{"code":20002}"#),
+        Verdict::Pass
+    );
+}
+
+#[test]
+fn body_retry_hint_in_ms_is_exposed_and_capped() {
+    let v = vendor("pluralkit");
+    let p = problem(run(
+        &v,
+        429,
+        &HeaderMap::new(),
+        br#"{"code":0,"message":"429: too many requests","retry_after":2543}"#,
+    ));
+    assert_eq!(p.retry_after_ms, Some(2543));
+    assert_eq!(p.retry_after_secs(), Some(3));
+    let mut h = HeaderMap::new();
+    h.insert(
+        http::header::RETRY_AFTER,
+        http::HeaderValue::from_static("99999"),
+    );
+    let p = problem(run(&v, 429, &h, br#"{"code":0,"message":"x"}"#));
+    assert_eq!(p.retry_after_ms, Some(300_000));
+}
+
+#[test]
+fn uncataloged_code_keeps_vendor_code_and_derives_from_status() {
+    let v = vendor("pluralkit");
+    let p = problem(run(
+        &v,
+        404,
+        &HeaderMap::new(),
+        br#"{"code":29999,"message":"Nope."}"#,
+    ));
+    assert_eq!(p.code, Code::NotFound);
+    assert_eq!(p.status, 404);
+    assert_eq!(p.reason, REASON_UNCATALOGED);
+    assert_eq!(
+        p.upstream.as_ref().and_then(|u| u.code.as_deref()),
+        Some("29999")
+    );
+    assert_eq!(
+        p.upstream.as_ref().and_then(|u| u.message.as_deref()),
+        Some("Nope.")
+    );
+}
+
+#[test]
+fn html_error_page_gets_an_answer_from_the_status() {
+    let v = vendor("pluralkit");
+    let p = problem(run(
+        &v,
+        502,
+        &HeaderMap::new(),
+        b"<html><body>502 Bad Gateway</body></html>",
+    ));
+    assert_eq!(p.code, Code::Unavailable);
+    assert_eq!(p.reason, REASON_UPSTREAM_HTTP);
+    assert!(p.detail.contains("not JSON"), "{}", p.detail);
+    assert_eq!(p.upstream.as_ref().and_then(|u| u.message.as_deref()), None);
+}
+
+#[test]
+fn field_errors_become_an_array_with_field_names() {
+    let v = vendor("pluralkit");
+    let p = problem(run(
+        &v,
+        400,
+        &HeaderMap::new(),
+        br#"{"code":40001,"message":"Error parsing JSON model","errors":{"name":[{"message":"too long","max_length":100,"actual_length":120}]}}"#,
+    ));
+    let errs = p.errors.expect("errors");
+    assert_eq!(errs[0]["field"], "name");
+    assert_eq!(errs[0]["max_length"], 100);
+}
+
+#[test]
+fn must_hold_only_what_can_be_an_error() {
+    let pk = vendor("pluralkit");
+    let oi = vendor("openim");
+    let json = {
+        let mut h = HeaderMap::new();
+        h.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+        h
+    };
+    let png = {
+        let mut h = HeaderMap::new();
+        h.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("image/png"),
+        );
+        h
+    };
+    assert!(
+        !must_hold(&pk, 200, &json, false),
+        "status vendors' 2xx stream"
+    );
+    assert!(must_hold(&pk, 404, &json, false));
+    assert!(must_hold(&oi, 200, &json, false));
+    assert!(!must_hold(&oi, 200, &png, false));
+    assert!(!must_hold(&oi, 204, &json, false));
+    assert!(!must_hold(&oi, 200, &json, true), "HEAD has no body");
+    assert!(!must_hold(&oi, 302, &json, false));
+}
