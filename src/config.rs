@@ -158,7 +158,7 @@ impl RouteTable {
         host: Option<&str>,
         path: &'p str,
     ) -> Option<(&'a Route, &'p str)> {
-        let host = host.map(|h| strip_port(h));
+        let host = host.map(strip_port);
         self.routes.iter().find_map(|r| {
             if let Some(want) = &r.host {
                 match host {

@@ -102,7 +102,7 @@ pub fn in_band_decision(vendor: &VendorCatalog, scanner: &Scanner<'_>) -> Option
         return Some(true);
     }
     let v = in_band_value(vendor, scanner)?;
-    Some(ib.success.iter().any(|s| *s == v))
+    Some(ib.success.contains(&v))
 }
 
 impl ScanFacts {

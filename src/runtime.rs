@@ -77,11 +77,62 @@ pub fn check_all(
     config_path: &std::path::Path,
     now: SystemTime,
 ) -> Result<(Config, CatalogSet), Vec<String>> {
-    let config = load_config(config_path)
-        .map_err(|e| e.0.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+    let config = match load_config(config_path) {
+        Ok(c) => c,
+        Err(e) => {
+            let mut out: Vec<String> = e.0.iter().map(ToString::to_string).collect();
+            out.extend(partial_cross_check(config_path, now));
+            return Err(out);
+        }
+    };
     let catalogs = load_catalogs(&config.catalog_dir, now).map_err(|e| lines(&e))?;
     cross_check(&config, &catalogs)?;
     Ok((config, catalogs))
+}
+
+/// When the config itself is invalid, still report catalog problems and routes whose vendor has
+/// no catalog, from a lenient read of `catalog_dir` and `routes[].vendor`, so one `check` run
+/// lists everything.
+fn partial_cross_check(config_path: &std::path::Path, now: SystemTime) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(config_path) else {
+        return Vec::new();
+    };
+    let Ok(v) = serde_yaml::from_str::<serde_yaml::Value>(&text) else {
+        return Vec::new();
+    };
+    let dir = v
+        .get("catalog_dir")
+        .and_then(|d| d.as_str())
+        .unwrap_or(crate::config::DEFAULT_CATALOG_DIR);
+    let catalogs = match load_catalogs(std::path::Path::new(dir), now) {
+        Ok(c) => c,
+        Err(e) => return lines(&e),
+    };
+    let mut out = Vec::new();
+    let routes = v
+        .get("routes")
+        .and_then(|r| r.as_sequence())
+        .cloned()
+        .unwrap_or_default();
+    for (i, r) in routes.iter().enumerate() {
+        let Some(vendor) = r.get("vendor").and_then(|x| x.as_str()) else {
+            continue;
+        };
+        if catalogs.vendor(vendor.trim()).is_none() {
+            out.push(
+                ConfigError {
+                    file: config_path.display().to_string(),
+                    path: format!("routes[{i}].vendor"),
+                    message: format!(
+                        "no catalog `{vendor}` in {dir} (have: {})",
+                        catalogs.ids().collect::<Vec<_>>().join(", ")
+                    ),
+                }
+                .to_string(),
+            );
+        }
+    }
+    out
 }
 
 fn lines(e: &CatalogErrors) -> Vec<String> {

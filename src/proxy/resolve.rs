@@ -16,9 +16,12 @@ pub const DNS_TTL: Duration = Duration::from_secs(30);
 /// Most host names cached: routes are few; this bounds memory if config churns.
 const MAX_CACHED_HOSTS: usize = 1024;
 
+/// Resolved addresses of a `(host, port)` and when they were looked up.
+type DnsCache = HashMap<(String, u16), (Vec<SocketAddr>, Instant)>;
+
 #[derive(Default)]
 pub(super) struct Resolver {
-    cache: Mutex<HashMap<(String, u16), (Vec<SocketAddr>, Instant)>>,
+    cache: Mutex<DnsCache>,
     next: AtomicUsize,
 }
 

@@ -16,6 +16,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -109,6 +110,9 @@ pub struct CooldownTable {
     capacity: usize,
     max_hold: Duration,
     holds: Mutex<HashMap<CooldownKey, Instant>>,
+    /// Entries stored, mirrored after every change so the common "nothing held" case needs no
+    /// lock on the request path.
+    stored: AtomicUsize,
 }
 
 // === impl CooldownTable ===
@@ -127,6 +131,7 @@ impl CooldownTable {
             max_hold,
             // Pre-allocate a little, not `capacity`: most tables stay nearly empty.
             holds: Mutex::new(HashMap::with_capacity(capacity.min(64))),
+            stored: AtomicUsize::new(0),
         }
     }
 
@@ -170,17 +175,22 @@ impl CooldownTable {
             };
         }
         holds.insert(key, until);
+        self.stored.store(holds.len(), Ordering::Release);
     }
 
     /// If `key` is held at `now`, the remaining time (always non-zero). An expired entry for
     /// `key` is removed.
     pub fn remaining(&self, key: &CooldownKey, now: Instant) -> Option<Duration> {
+        if self.stored.load(Ordering::Acquire) == 0 {
+            return None;
+        }
         let mut holds = self.lock();
         let until = *holds.get(key)?;
         match until.checked_duration_since(now) {
             Some(left) if !left.is_zero() => Some(left),
             _ => {
                 holds.remove(key);
+                self.stored.store(holds.len(), Ordering::Release);
                 None
             }
         }
@@ -190,6 +200,7 @@ impl CooldownTable {
     pub fn active(&self, now: Instant) -> usize {
         let mut holds = self.lock();
         holds.retain(|_, t| *t > now);
+        self.stored.store(holds.len(), Ordering::Release);
         holds.len()
     }
 
