@@ -403,12 +403,16 @@ impl Exchange<'_> {
         peer.options.read_timeout = Some(t.read);
         peer.options.write_timeout = Some(t.read);
         peer.options.idle_timeout = Some(POOL_IDLE_TIMEOUT);
-        let (session, reused) = self
+        let (mut session, reused) = self
             .gw
             .connector
             .get_http_session(&peer)
             .await
             .map_err(|e| exchange_failure(&self.route.name, &e, false))?;
+        // The connector does not copy the peer's read/write timeouts onto the session (Pingora's
+        // own proxy sets them per request too).
+        session.set_read_timeout(Some(t.read));
+        session.set_write_timeout(Some(t.read));
         Ok((session, peer, reused))
     }
 
@@ -630,13 +634,28 @@ impl Exchange<'_> {
                 fallback = Some("undecodable");
             }
         }
+        // Known to be an error: an error status, or the in-band field said so.
+        let mut known_error = is_error_status;
+        let mut cut = false;
         while !release {
             let next = match tokio::time::timeout_at(deadline, up.read_response_body()).await {
                 Ok(Ok(c)) => c,
+                // The vendor cut an error body short, or stalled past the read timeout: its status
+                // and what was read are still the best answer.
+                Ok(Err(_)) if known_error => {
+                    body_state = BodyState::Truncated;
+                    cut = true;
+                    break;
+                }
                 Ok(Err(e)) => {
                     up.shutdown().await;
                     let p = exchange_failure(route, &e, true);
                     return Ok(Attempt::Failed(Failure::Gateway(p)));
+                }
+                Err(_) if known_error => {
+                    body_state = BodyState::Truncated;
+                    cut = true;
+                    break;
                 }
                 Err(_) => {
                     up.shutdown().await;
@@ -658,19 +677,21 @@ impl Exchange<'_> {
                 }
             }
             held.push(chunk);
-            if !is_error_status {
+            if !known_error {
                 if body_state == BodyState::Undecodable {
                     release = true;
                     fallback = Some("undecodable");
                 } else if let Some(sc) = scan.as_ref() {
-                    if normalize::in_band_decision(self.vendor, sc.scanner()) == Some(true) {
-                        release = true;
+                    match normalize::in_band_decision(self.vendor, sc.scanner()) {
+                        Some(true) => release = true,
+                        Some(false) => known_error = true,
+                        None => {}
                     }
                 }
             }
             if held_len >= hold_max && !release {
                 body_state = BodyState::Truncated;
-                if is_error_status {
+                if known_error {
                     break;
                 }
                 release = true;
@@ -709,7 +730,7 @@ impl Exchange<'_> {
             ) {
                 Verdict::Pass => {}
                 Verdict::Error(p, hint) => {
-                    if ended {
+                    if ended && !cut {
                         self.gw
                             .connector
                             .release_http_session(up, &peer, Some(POOL_IDLE_TIMEOUT))
