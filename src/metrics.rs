@@ -227,6 +227,10 @@ impl Metrics {
         m.info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
+        // Both results exist from the start so `increase()` sees the first failure.
+        for r in ["success", "failure"] {
+            m.reloads.with_label_values(&[r]);
+        }
         Ok(m)
     }
 }

@@ -3,13 +3,12 @@
 //! the result. [`ReloaderService`] runs the watcher, poll and signal loop as a Pingora
 //! background service so it stops with the server.
 
-use crate::catalog::watch::{watch_dirs, DirWatcher};
+use crate::catalog::watch::{watch, DirWatcher};
 use crate::metrics::Metrics;
 use crate::runtime::{ReloadOutcome, Runtime};
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
@@ -83,29 +82,9 @@ pub struct ReloaderService {
 }
 
 impl ReloaderService {
-    fn watch_targets(&self) -> Vec<PathBuf> {
-        let snap = self.runtime.snapshot();
-        let mut dirs = vec![snap.config.catalog_dir.clone()];
-        let cfg_dir = self
-            .runtime
-            .config_path()
-            .parent()
-            .map(|p| {
-                if p.as_os_str().is_empty() {
-                    PathBuf::from(".")
-                } else {
-                    p.to_path_buf()
-                }
-            })
-            .unwrap_or_else(|| PathBuf::from("."));
-        dirs.push(cfg_dir);
-        dirs
-    }
-
     fn start_watcher(&self, tx: &mpsc::Sender<()>) -> Option<DirWatcher> {
-        let dirs = self.watch_targets();
-        let refs: Vec<&std::path::Path> = dirs.iter().map(PathBuf::as_path).collect();
-        match watch_dirs(&refs, tx.clone()) {
+        let dir = self.runtime.snapshot().config.catalog_dir.clone();
+        match watch(&dir, self.runtime.config_path(), tx.clone()) {
             Ok(w) => Some(w),
             Err(e) => {
                 log::warn!("error={e} File watching failed; relying on the periodic check until it recovers.");

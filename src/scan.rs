@@ -21,6 +21,9 @@ impl ScanSpec {
     pub fn len(&self) -> usize {
         self.paths.len()
     }
+    pub fn is_empty(&self) -> bool {
+        self.paths.is_empty()
+    }
 }
 #[derive(Debug, Clone, Copy)]
 pub struct ScanLimits {

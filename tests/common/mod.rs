@@ -293,22 +293,46 @@ impl Gate {
                 std::fs::copy(&f, cat.join(f.file_name().expect("name"))).expect("copy");
             }
         }
-        let port = free_port();
-        let admin = free_port();
-        let mut y = format!(
-            "listen: 127.0.0.1:{port}\nadmin_listen: 127.0.0.1:{admin}\ncatalog_dir: {}\nthreads: 2\n{extra_yaml}\nroutes:\n",
-            cat.display()
-        );
-        for (name, vendor, prefix, up) in routes {
-            y.push_str(&format!(
-                "  - name: {name}\n    vendor: {vendor}\n    path_prefix: {prefix}\n    upstream: {up}\n"
-            ));
+        // A free port can be taken by another test between picking and binding: retry with new
+        // ports when errgate exits before it is ready.
+        let mut dir = Some(dir);
+        let mut last_log = String::new();
+        for _ in 0..4 {
+            let (port, admin) = (free_port(), free_port());
+            let mut y = format!(
+                "listen: 127.0.0.1:{port}\nadmin_listen: 127.0.0.1:{admin}\ncatalog_dir: {}\nthreads: 2\n{extra_yaml}\nroutes:\n",
+                cat.display()
+            );
+            for (name, vendor, prefix, up) in routes {
+                y.push_str(&format!(
+                    "  - name: {name}\n    vendor: {vendor}\n    path_prefix: {prefix}\n    upstream: {up}\n"
+                ));
+            }
+            match Gate::spawn(dir.take().expect("dir"), &y, port, admin) {
+                Ok(g) => return g,
+                Err((d, log)) => {
+                    dir = Some(d);
+                    last_log = log;
+                }
+            }
         }
-        Gate::start_with_config(dir, &y, port, admin)
+        panic!("errgate did not start after 4 tries; log:\n{last_log}");
     }
 
     /// Starts errgate on a full config text (ports must match `port`/`admin`).
     pub fn start_with_config(dir: tempfile::TempDir, yaml: &str, port: u16, admin: u16) -> Gate {
+        match Gate::spawn(dir, yaml, port, admin) {
+            Ok(g) => g,
+            Err((_, log)) => panic!("errgate did not become ready; log:\n{log}"),
+        }
+    }
+
+    fn spawn(
+        dir: tempfile::TempDir,
+        yaml: &str,
+        port: u16,
+        admin: u16,
+    ) -> Result<Gate, (tempfile::TempDir, String)> {
         let cfg = dir.path().join("errgate.yaml");
         std::fs::write(&cfg, yaml).expect("write config");
         let log = dir.path().join("errgate.log");
@@ -325,28 +349,38 @@ impl Gate {
             .stderr(logf)
             .spawn()
             .expect("spawn errgate");
-        let g = Gate {
+        let mut g = Gate {
             child,
             port,
             admin,
             dir,
             log,
         };
-        g.wait_ready();
-        g
+        if g.wait_ready() {
+            return Ok(g);
+        }
+        let _ = g.child.kill();
+        let _ = g.child.wait();
+        let text = g.log_text();
+        let dir = std::mem::replace(&mut g.dir, tempfile::tempdir().expect("tempdir"));
+        Err((dir, text))
     }
 
-    fn wait_ready(&self) {
+    /// Ready, or false when the process exited or 20 s passed.
+    fn wait_ready(&mut self) -> bool {
         let t0 = Instant::now();
         while t0.elapsed() < Duration::from_secs(20) {
             if let Ok(r) = try_get(self.admin, "/readyz") {
                 if r.status == 200 && TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                    return;
+                    return true;
                 }
+            }
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return false;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("errgate did not become ready; log:\n{}", self.log_text());
+        false
     }
 
     pub fn log_text(&self) -> String {
