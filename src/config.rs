@@ -84,6 +84,30 @@ pub struct Upstream {
     pub base_path: String,
     /// `Host` header value sent upstream.
     pub authority: String,
+    /// CA certificates trusted instead of the system roots (`tls_ca_file`).
+    pub ca: Option<TrustedCa>,
+}
+
+/// CA certificates from `tls_ca_file`, parsed and checked at load so a bad file is a config
+/// error, never a failure on the request path.
+#[derive(Clone)]
+pub struct TrustedCa {
+    /// The file they came from.
+    pub file: String,
+    /// Pingora's form of the certificates.
+    pub certs: std::sync::Arc<pingora::protocols::tls::CaType>,
+}
+
+impl fmt::Debug for TrustedCa {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TrustedCa({}, {} certs)", self.file, self.certs.len())
+    }
+}
+
+impl PartialEq for TrustedCa {
+    fn eq(&self, other: &Self) -> bool {
+        self.file == other.file && self.certs.len() == other.certs.len()
+    }
 }
 
 /// Timeouts of one route.

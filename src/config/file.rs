@@ -56,6 +56,9 @@ pub struct FileRoute {
     pub host: Option<String>,
     /// `http(s)://host[:port][/base/path]`.
     pub upstream: Option<String>,
+    /// PEM file of CA certificates trusted for this https upstream instead of the system roots
+    /// (a private CA, or a vendor's pinned issuer). Relative to the working directory.
+    pub tls_ca_file: Option<String>,
     /// Extra headers set on every upstream request (for example an API key injected by the gateway).
     #[serde(default)]
     pub upstream_headers: BTreeMap<String, String>,

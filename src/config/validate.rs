@@ -302,6 +302,32 @@ fn parse_upstream(s: &str, path: &str, errs: &mut Errors) -> Option<Upstream> {
         port,
         base_path,
         authority,
+        ca: None,
+    })
+}
+
+/// Reads a PEM file of CA certificates, checking each parses as X.509 (Pingora's wrapper
+/// panics on bad DER, so nothing unchecked may reach it).
+fn load_ca_file(path: &str) -> Result<TrustedCa, String> {
+    use pingora::utils::tls::WrappedX509;
+    let pem = std::fs::read(path).map_err(|e| format!("cannot read `{path}`: {e}"))?;
+    let mut ders = Vec::new();
+    for item in rustls_pemfile::certs(&mut pem.as_slice()) {
+        let der = item.map_err(|e| format!("`{path}` is not valid PEM: {e}"))?;
+        x509_parser::parse_x509_certificate(der.as_ref())
+            .map_err(|e| format!("`{path}` holds a certificate that does not parse: {e}"))?;
+        ders.push(der.as_ref().to_vec());
+    }
+    if ders.is_empty() {
+        return Err(format!("`{path}` holds no PEM certificate"));
+    }
+    let certs: Vec<WrappedX509> = ders
+        .into_iter()
+        .map(|d| WrappedX509::new(d, pingora::utils::tls::parse_x509))
+        .collect();
+    Ok(TrustedCa {
+        file: path.to_string(),
+        certs: std::sync::Arc::from(certs.into_boxed_slice()),
     })
 }
 
@@ -456,7 +482,7 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<Config, ConfigErrors> 
                 format!("`{path_prefix}` is already routed by an earlier route"),
             );
         }
-        let upstream = match r.upstream.as_deref() {
+        let mut upstream = match r.upstream.as_deref() {
             Some(u) => parse_upstream(u, &format!("{p}.upstream"), &mut errs),
             None => {
                 errs.push(
@@ -466,6 +492,18 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<Config, ConfigErrors> 
                 None
             }
         };
+        if let (Some(u), Some(f)) = (upstream.as_mut(), r.tls_ca_file.as_deref()) {
+            if !u.tls {
+                errs.push(
+                    format!("{p}.tls_ca_file"),
+                    "applies only to an https upstream",
+                );
+            }
+            match load_ca_file(f) {
+                Ok(ca) => u.ca = Some(ca),
+                Err(m) => errs.push(format!("{p}.tls_ca_file"), m),
+            }
+        }
         let mut upstream_headers = Vec::new();
         for (k, v) in &r.upstream_headers {
             match (

@@ -403,6 +403,9 @@ impl Exchange<'_> {
         peer.options.read_timeout = Some(t.read);
         peer.options.write_timeout = Some(t.read);
         peer.options.idle_timeout = Some(POOL_IDLE_TIMEOUT);
+        if let Some(ca) = &u.ca {
+            peer.options.ca = Some(ca.certs.clone());
+        }
         let (mut session, reused) = self
             .gw
             .connector
