@@ -655,7 +655,6 @@ fn error_body_larger_than_hold_limit_gets_a_canonical_answer() {
 }
 
 #[test]
-#[ignore = "BUG: src/scan.rs is still the buffering stub; a held body cut at the hold limit yields no fields"]
 fn error_body_larger_than_hold_limit_is_classified_from_the_prefix_read() {
     let body = big_pk_error();
     let m = Mock::start(move |_, _| {
@@ -677,7 +676,6 @@ fn error_body_larger_than_hold_limit_is_classified_from_the_prefix_read() {
 }
 
 #[test]
-#[ignore = "BUG: forward.rs hold() releases an in-band error as a 200 pass-through once hold_max_bytes is reached"]
 fn inband_error_larger_than_hold_limit_is_still_an_error() {
     // errCode comes first: the verdict (an error) is known long before the hold limit.
     let body = format!(

@@ -280,7 +280,6 @@ fn inband_vendor_multi_mib_success_with_errcode_zero_is_byte_identical() {
 }
 
 #[test]
-#[ignore = "BUG: src/scan.rs is still the buffering stub; in-band 2xx is only decided by the hold-limit fallback"]
 fn inband_success_is_released_when_errcode_zero_is_seen_not_at_the_hold_limit() {
     // errCode comes first: the scanner knows the verdict after a few bytes, so the response
     // must be released on that verdict, not by the hold-limit fallback.
@@ -758,7 +757,6 @@ fn chunked_success_is_streamed_as_it_arrives() {
 }
 
 #[test]
-#[ignore = "BUG: src/scan.rs is still the buffering stub; an in-band 2xx is held until the body ends or hits the hold limit"]
 fn inband_success_is_streamed_once_errcode_zero_is_seen() {
     let (first, rest) = (
         r#"{"errCode":0,"errMsg":"","data":{"FIRST":["#,
