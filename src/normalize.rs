@@ -8,7 +8,7 @@ use crate::catalog::{LookupKey, VendorCatalog};
 use crate::decode::BodyScan;
 use crate::problem::{truncate_chars, Code, Problem, Upstream};
 use crate::retry::{client_hint, hint_from, RetryHint};
-use crate::scan::{Captured, Scanner};
+use crate::scan::{Captured, ScanLimits, Scanner};
 use http::HeaderMap;
 use std::time::{Duration, SystemTime};
 
@@ -228,6 +228,168 @@ pub fn held_facts(
             body: Some(state),
             ..Default::default()
         },
+    }
+}
+
+/// What to do after a held chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldStep {
+    /// Keep reading and holding.
+    More,
+    /// Not an error (or undecidable): release what is held and stream the rest.
+    Release,
+    /// Stop reading: decide from what was read ([`Hold::verdict`]).
+    Decide,
+}
+
+/// The held-body decision, as a pure state machine fed chunk by chunk. The proxy, `errgate
+/// normalize` and the tests all run this one type, so they decide alike.
+///
+/// A 2xx of an in-band vendor is released as soon as the in-band field says success; known
+/// errors (an error status, or the in-band field said error) are read to the end or to
+/// `hold_max`; an undecided 2xx at `hold_max` is released (a "hold_limit" fallback).
+pub struct Hold<'v> {
+    vendor: &'v VendorCatalog,
+    scan: Option<BodyScan<'v>>,
+    status: u16,
+    state: BodyState,
+    held: usize,
+    hold_max: usize,
+    known_error: bool,
+    fallback: Option<&'static str>,
+}
+
+/// Decoded bytes scanned per compressed body, as a multiple of the hold limit.
+const DECODE_BUDGET_FACTOR: u64 = 4;
+
+impl<'v> Hold<'v> {
+    /// Starts holding a response of `status` with this `Content-Encoding`.
+    pub fn new(
+        vendor: &'v VendorCatalog,
+        status: u16,
+        content_encoding: Option<&str>,
+        hold_max: usize,
+        limits: ScanLimits,
+    ) -> Hold<'v> {
+        let scan = BodyScan::new(
+            content_encoding,
+            &vendor.spec,
+            limits,
+            hold_max as u64 * DECODE_BUDGET_FACTOR,
+        )
+        .ok();
+        let known_error = status >= 400;
+        let (state, fallback) = match (&scan, known_error) {
+            (None, false) => (BodyState::Undecodable, Some("undecodable")),
+            (None, true) => (BodyState::Undecodable, None),
+            _ => (BodyState::Complete, None),
+        };
+        Hold {
+            vendor,
+            scan,
+            status,
+            state,
+            held: 0,
+            hold_max,
+            known_error,
+            fallback,
+        }
+    }
+
+    /// The step before any chunk: an undecodable 2xx is released at once.
+    pub fn first_step(&self) -> HoldStep {
+        if self.fallback.is_some() {
+            HoldStep::Release
+        } else {
+            HoldStep::More
+        }
+    }
+
+    /// Feeds one raw (still encoded) chunk.
+    pub fn feed(&mut self, chunk: &[u8]) -> HoldStep {
+        self.held += chunk.len();
+        if let Some(sc) = self.scan.as_mut() {
+            if sc.feed(chunk).is_err() {
+                self.state = BodyState::Undecodable;
+            }
+        }
+        if !self.known_error {
+            if self.state == BodyState::Undecodable {
+                self.fallback = Some("undecodable");
+                return HoldStep::Release;
+            }
+            if let Some(sc) = self.scan.as_ref() {
+                match in_band_decision(self.vendor, sc.scanner()) {
+                    Some(true) => return HoldStep::Release,
+                    Some(false) => self.known_error = true,
+                    None => {}
+                }
+            }
+        }
+        if self.held >= self.hold_max {
+            self.state = BodyState::Truncated;
+            if self.known_error {
+                return HoldStep::Decide;
+            }
+            self.fallback = Some("hold_limit");
+            return HoldStep::Release;
+        }
+        HoldStep::More
+    }
+
+    /// The body ended.
+    pub fn end(&mut self) {
+        if let Some(sc) = self.scan.as_mut() {
+            if sc.finish().is_err() {
+                self.state = BodyState::Undecodable;
+            }
+        }
+    }
+
+    /// The body stopped early (read error, stall). For a known error that is still an answer
+    /// from what was read (`true`); otherwise the caller has no verdict (`false`).
+    pub fn cut(&mut self) -> bool {
+        if self.known_error {
+            self.state = BodyState::Truncated;
+        }
+        self.known_error
+    }
+
+    /// Why a released response was not classified, if it was not.
+    pub fn fallback(&self) -> Option<&'static str> {
+        self.fallback
+    }
+
+    /// Raw bytes held so far.
+    pub fn held_bytes(&self) -> usize {
+        self.held
+    }
+
+    /// Decoded bytes the scanner read.
+    pub fn decoded_bytes(&self) -> u64 {
+        self.scan.as_ref().map_or(0, |s| s.decoded_bytes())
+    }
+
+    /// The verdict from what was read, and the facts it rests on.
+    pub fn verdict(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &HeaderMap,
+        now: SystemTime,
+        retry_after_max: Duration,
+    ) -> (Verdict, ScanFacts) {
+        let facts = held_facts(self.vendor, self.scan.as_ref(), self.state, self.held);
+        let rf = ResponseFacts {
+            status: self.status,
+            headers,
+            method,
+            path,
+        };
+        (
+            classify(self.vendor, &rf, &facts, now, retry_after_max),
+            facts,
+        )
     }
 }
 

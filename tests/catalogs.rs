@@ -6,10 +6,7 @@ mod common;
 use common::*;
 
 use errgate::catalog::{load_catalogs, CatalogSet, LookupKey, VendorCatalog};
-use errgate::decode::BodyScan;
-use errgate::normalize::{
-    classify, held_facts, in_band_decision, must_hold, BodyState, ResponseFacts, Verdict,
-};
+use errgate::normalize::{must_hold, Hold, HoldStep, Verdict};
 use errgate::problem::Problem;
 use errgate::scan::ScanLimits;
 use serde::Serialize;
@@ -207,8 +204,8 @@ fn body_for(vendor: &str, r: &Row, idx: usize) -> Vec<u8> {
 
 // ---------------------------------------------------------------- the proxy's decision path
 
-/// What the proxy decides for a response, fed in `chunk`-byte reads: the chain of
-/// `src/cli/normalize.rs` (`must_hold`, `BodyScan`, `in_band_decision`, `held_facts`, `classify`).
+/// What the proxy decides for a response, fed in `chunk`-byte reads: `must_hold`, then the
+/// same `normalize::Hold` state machine the proxy and `errgate normalize` run.
 fn decide(
     v: &VendorCatalog,
     status: u16,
@@ -228,48 +225,23 @@ fn decide(
         max_depth: 64,
         max_capture_bytes: 8 * 1024,
     };
-    let mut scan = BodyScan::new(enc, &v.spec, limits, HOLD_MAX as u64 * 4).ok();
-    let mut state = if scan.is_none() {
-        BodyState::Undecodable
-    } else {
-        BodyState::Complete
-    };
-    let mut held = 0usize;
-    let mut ended = true;
+    let mut hold = Hold::new(v, status, enc, HOLD_MAX, limits);
+    let mut step = hold.first_step();
     for c in body.chunks(chunk.max(1)) {
-        held += c.len();
-        if let Some(sc) = scan.as_mut() {
-            if sc.feed(c).is_err() {
-                state = BodyState::Undecodable;
-            }
-            if status < 400 && in_band_decision(v, sc.scanner()) == Some(true) {
-                return Verdict::Pass;
-            }
-        }
-        if held >= HOLD_MAX {
-            state = BodyState::Truncated;
-            ended = false;
-            if status < 400 {
-                return Verdict::Pass;
-            }
+        if step != HoldStep::More {
             break;
         }
+        step = hold.feed(c);
     }
-    if ended {
-        if let Some(sc) = scan.as_mut() {
-            if sc.finish().is_err() {
-                state = BodyState::Undecodable;
-            }
-        }
+    match step {
+        HoldStep::Release => return Verdict::Pass,
+        HoldStep::More => hold.end(),
+        HoldStep::Decide => {}
     }
-    let facts = held_facts(v, scan.as_ref(), state, held);
-    let rf = ResponseFacts {
-        status,
-        headers,
-        method: &method.to_ascii_uppercase(),
-        path: path.split('?').next().unwrap_or("/"),
-    };
-    classify(v, &rf, &facts, SystemTime::now(), RETRY_CAP)
+    let method = method.to_ascii_uppercase();
+    let path = path.split('?').next().unwrap_or("/");
+    hold.verdict(&method, path, headers, SystemTime::now(), RETRY_CAP)
+        .0
 }
 
 fn json_headers() -> http::HeaderMap {

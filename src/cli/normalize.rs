@@ -1,12 +1,9 @@
 //! `errgate normalize --vendor V [--status N] [--header 'K: V']... [FILE]`: what errgate would
 //! send for a captured vendor response, through the proxy's own decision code
-//! (`must_hold`, `BodyScan`, `in_band_decision`, `held_facts`, `classify`).
+//! (`must_hold`, then the same `normalize::Hold` the proxy runs).
 
 use super::{ConfigArg, EXIT_CONFIG, EXIT_USAGE};
-use crate::decode::BodyScan;
-use crate::normalize::{
-    classify, held_facts, in_band_decision, must_hold, BodyState, ResponseFacts, Verdict,
-};
+use crate::normalize::{must_hold, Hold, HoldStep, Verdict};
 use crate::scan::ScanLimits;
 use std::io::Read;
 use std::path::PathBuf;
@@ -102,57 +99,38 @@ pub fn run(args: Args) -> ExitCode {
         max_depth: 64,
         max_capture_bytes: 8 * 1024,
     };
-    let hold_max = config.hold_max_bytes;
-    let mut scan = BodyScan::new(enc, &vendor.spec, limits, hold_max as u64 * 4).ok();
-    let mut state = if scan.is_none() {
-        BodyState::Undecodable
-    } else {
-        BodyState::Complete
-    };
-    let mut held = 0usize;
-    let mut ended = true;
+    let mut hold = Hold::new(vendor, args.status, enc, config.hold_max_bytes, limits);
+    let mut step = hold.first_step();
     for chunk in body.chunks(FEED_CHUNK) {
-        held += chunk.len();
-        if let Some(sc) = scan.as_mut() {
-            if sc.feed(chunk).is_err() {
-                state = BodyState::Undecodable;
-            }
-            if args.status < 400 && in_band_decision(vendor, sc.scanner()) == Some(true) {
-                println!("passes through untouched: the in-band field says success");
-                return ExitCode::SUCCESS;
-            }
-        }
-        if held >= hold_max {
-            state = BodyState::Truncated;
-            ended = false;
-            if args.status < 400 {
-                println!("passes through untouched: undecided within hold_max_bytes ({hold_max})");
-                return ExitCode::SUCCESS;
-            }
+        if step != HoldStep::More {
             break;
         }
+        step = hold.feed(chunk);
     }
-    if ended {
-        if let Some(sc) = scan.as_mut() {
-            if sc.finish().is_err() {
-                state = BodyState::Undecodable;
-            }
+    if step == HoldStep::More {
+        hold.end();
+    }
+    if step == HoldStep::Release {
+        match hold.fallback() {
+            Some("hold_limit") => println!(
+                "passes through untouched: undecided within hold_max_bytes ({})",
+                config.hold_max_bytes
+            ),
+            Some(other) => println!("passes through untouched: {other}"),
+            None => println!("passes through untouched: the in-band field says success"),
         }
+        return ExitCode::SUCCESS;
     }
-    let facts = held_facts(vendor, scan.as_ref(), state, held);
-    let rf = ResponseFacts {
-        status: args.status,
-        headers: &headers,
-        method: &args.method.to_ascii_uppercase(),
-        path: args.path.split('?').next().unwrap_or("/"),
-    };
-    match classify(
-        vendor,
-        &rf,
-        &facts,
+    let method = args.method.to_ascii_uppercase();
+    let path = args.path.split('?').next().unwrap_or("/");
+    let (verdict, _) = hold.verdict(
+        &method,
+        path,
+        &headers,
         SystemTime::now(),
         config.retry_after_max,
-    ) {
+    );
+    match verdict {
         Verdict::Pass => println!("passes through untouched"),
         Verdict::Error(p, _) => {
             println!("HTTP {}", p.status);

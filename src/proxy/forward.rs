@@ -9,9 +9,8 @@
 use super::{ctx::ErrorLabels, Gateway, RequestCtx};
 use crate::catalog::VendorCatalog;
 use crate::config::{Config, Route};
-use crate::decode::BodyScan;
 use crate::metrics::{Outcome, NO_CODE, UNCATALOGED};
-use crate::normalize::{self, BodyState, ResponseFacts, Verdict};
+use crate::normalize::{self, Hold, HoldStep, Verdict};
 use crate::problem::{self, Problem};
 use crate::retry::cooldown::CooldownKey;
 use crate::retry::{decide, is_idempotent, RetryDecision, RetryHint};
@@ -32,8 +31,6 @@ use tokio::time::Instant;
 const SCAN_MAX_DEPTH: usize = 64;
 /// Largest captured value (message, code, errors) in bytes.
 const SCAN_MAX_CAPTURE_BYTES: usize = 8 * 1024;
-/// Decoded bytes scanned per compressed body, as a multiple of the hold limit.
-const DECODE_BUDGET_FACTOR: u64 = 4;
 /// Idle time a released upstream connection stays in the pool.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Longest `X-Request-Id` echoed; a longer one is replaced.
@@ -589,7 +586,7 @@ impl Exchange<'_> {
         Ok(())
     }
 
-    /// Holds the header and body chunks until the scanner decides, then passes or fails.
+    /// Holds the header and body chunks while [`Hold`] decides, then passes or fails.
     async fn hold(
         &self,
         s: &mut Session,
@@ -606,8 +603,6 @@ impl Exchange<'_> {
             return Ok(Attempt::Failed(Failure::Gateway(Box::new(p))));
         };
         let status = resp.status.as_u16();
-        let is_error_status = status >= 400;
-        let hold_max = self.config.hold_max_bytes;
         let encoding = resp
             .headers
             .get(header::CONTENT_ENCODING)
@@ -616,49 +611,31 @@ impl Exchange<'_> {
             max_depth: SCAN_MAX_DEPTH,
             max_capture_bytes: SCAN_MAX_CAPTURE_BYTES,
         };
-        let mut scan = BodyScan::new(
+        let mut hold = Hold::new(
+            self.vendor,
+            status,
             encoding,
-            &self.vendor.spec,
+            self.config.hold_max_bytes,
             limits,
-            hold_max as u64 * DECODE_BUDGET_FACTOR,
-        )
-        .ok();
+        );
+        let mut step = hold.first_step();
         let mut held: Vec<Bytes> = Vec::new();
-        let mut held_len = 0usize;
-        let mut body_state = BodyState::Complete;
         let mut ended = false;
-        let mut release = false;
-        let mut fallback: Option<&'static str> = None;
-        if scan.is_none() {
-            // An encoding errgate cannot decode: a 2xx passes, an error is judged by status.
-            body_state = BodyState::Undecodable;
-            if !is_error_status {
-                release = true;
-                fallback = Some("undecodable");
-            }
-        }
-        // Known to be an error: an error status, or the in-band field said so.
-        let mut known_error = is_error_status;
-        let mut cut = false;
-        while !release {
+        while step == HoldStep::More {
             let next = match tokio::time::timeout_at(deadline, up.read_response_body()).await {
-                Ok(Ok(c)) => c,
-                // The vendor cut an error body short, or stalled past the read timeout: its status
-                // and what was read are still the best answer.
-                Ok(Err(_)) if known_error => {
-                    body_state = BodyState::Truncated;
-                    cut = true;
+                Ok(Ok(Some(chunk))) => chunk,
+                Ok(Ok(None)) => {
+                    hold.end();
+                    ended = true;
                     break;
                 }
+                // The vendor cut or stalled a known error: its status and what was read are
+                // still the best answer.
+                Ok(Err(_)) | Err(_) if hold.cut() => break,
                 Ok(Err(e)) => {
                     up.shutdown().await;
                     let p = exchange_failure(route, &e, true);
                     return Ok(Attempt::Failed(Failure::Gateway(p)));
-                }
-                Err(_) if known_error => {
-                    body_state = BodyState::Truncated;
-                    cut = true;
-                    break;
                 }
                 Err(_) => {
                     up.shutdown().await;
@@ -669,90 +646,43 @@ impl Exchange<'_> {
                     return Ok(Attempt::Failed(Failure::Gateway(Box::new(p))));
                 }
             };
-            let Some(chunk) = next else {
-                ended = true;
-                break;
-            };
-            held_len += chunk.len();
-            if let Some(sc) = scan.as_mut() {
-                if sc.feed(&chunk).is_err() {
-                    body_state = BodyState::Undecodable;
-                }
-            }
-            held.push(chunk);
-            if !known_error {
-                if body_state == BodyState::Undecodable {
-                    release = true;
-                    fallback = Some("undecodable");
-                } else if let Some(sc) = scan.as_ref() {
-                    match normalize::in_band_decision(self.vendor, sc.scanner()) {
-                        Some(true) => release = true,
-                        Some(false) => known_error = true,
-                        None => {}
-                    }
-                }
-            }
-            if held_len >= hold_max && !release {
-                body_state = BodyState::Truncated;
-                if known_error {
-                    break;
-                }
-                release = true;
-                fallback = Some("hold_limit");
-            }
+            step = hold.feed(&next);
+            held.push(next);
         }
-        if let Some(sc) = scan.as_ref() {
-            m.scanned_bytes
-                .with_label_values(&[route])
-                .inc_by(sc.decoded_bytes());
-        }
-        if let Some(reason) = fallback {
+        m.scanned_bytes
+            .with_label_values(&[route])
+            .inc_by(hold.decoded_bytes());
+        if let Some(reason) = hold.fallback() {
             m.held_fallbacks.with_label_values(&[route, reason]).inc();
         }
-        if !release {
-            if ended {
-                if let Some(sc) = scan.as_mut() {
-                    if sc.finish().is_err() {
-                        body_state = BodyState::Undecodable;
-                    }
-                }
-            }
-            let facts = normalize::held_facts(self.vendor, scan.as_ref(), body_state, held_len);
-            let rf = ResponseFacts {
-                status,
-                headers: &resp.headers,
-                method: self.method.as_str(),
-                path: &self.match_path,
-            };
-            match normalize::classify(
-                self.vendor,
-                &rf,
-                &facts,
+        if step != HoldStep::Release {
+            let (verdict, facts) = hold.verdict(
+                self.method.as_str(),
+                &self.match_path,
+                &resp.headers,
                 SystemTime::now(),
                 self.config.retry_after_max,
-            ) {
-                Verdict::Pass => {}
-                Verdict::Error(p, hint) => {
-                    if ended && !cut {
-                        self.gw
-                            .connector
-                            .release_http_session(up, &peer, Some(POOL_IDLE_TIMEOUT))
-                            .await;
-                    } else {
-                        up.shutdown().await;
-                    }
-                    let code_label = match facts.code.as_deref() {
-                        Some(c) if self.vendor.knows_code(c) => c.to_string(),
-                        Some(_) => {
-                            m.uncataloged
-                                .with_label_values(&[&**route, self.vendor.id.as_str()])
-                                .inc();
-                            UNCATALOGED.to_string()
-                        }
-                        None => NO_CODE.to_string(),
-                    };
-                    return Ok(Attempt::Failed(Failure::Vendor(p, hint, code_label)));
+            );
+            if let Verdict::Error(p, hint) = verdict {
+                if ended {
+                    self.gw
+                        .connector
+                        .release_http_session(up, &peer, Some(POOL_IDLE_TIMEOUT))
+                        .await;
+                } else {
+                    up.shutdown().await;
                 }
+                let code_label = match facts.code.as_deref() {
+                    Some(c) if self.vendor.knows_code(c) => c.to_string(),
+                    Some(_) => {
+                        m.uncataloged
+                            .with_label_values(&[&**route, self.vendor.id.as_str()])
+                            .inc();
+                        UNCATALOGED.to_string()
+                    }
+                    None => NO_CODE.to_string(),
+                };
+                return Ok(Attempt::Failed(Failure::Vendor(p, hint, code_label)));
             }
         }
         // Release: the vendor's header and the held chunks exactly as received, then the rest.
