@@ -108,9 +108,9 @@ WORK="$(mktemp -d /tmp/errgate-load.XXXXXX)"
 chmod 755 "$WORK"
 PIDS=()
 stop() { # stop PID...: SIGTERM, then SIGKILL after 2 s (Pingora's graceful shutdown would wait)
-  local p i
+  local p
   for p in "$@"; do kill "$p" 2>/dev/null || true; done
-  for i in $(seq 1 20); do
+  for _ in $(seq 1 20); do
     local alive=0
     for p in "$@"; do kill -0 "$p" 2>/dev/null && alive=1; done
     [ $alive = 0 ] && break
@@ -148,8 +148,7 @@ for p in $P_UP $P_FLOOR $P_ERRGATE $P_NGINX $P_HAPROXY $P_ADMIN; do
 done
 
 wait_port() { # wait_port PORT NAME PID
-  local i
-  for i in $(seq 1 100); do
+  for _ in $(seq 1 100); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
     kill -0 "$3" 2>/dev/null || die "$2 exited; see $WORK/$2.log: $(tail -5 "$WORK/$2.log" 2>/dev/null)"
     sleep 0.1
@@ -257,14 +256,15 @@ EOF
 # --- /proc measurements ------------------------------------------------------------------------
 CLK_TCK=$(getconf CLK_TCK)
 tree() { # the PID and all its descendants
-  local root=$1 all kids p
+  local root=$1 all kids p arr
   all="$root"; kids="$root"
   while [ -n "$kids" ]; do
     local next=""
     for p in $kids; do
       next="$next $(awk -v pp="$p" '$4 == pp { print $1 }' /proc/[0-9]*/stat 2>/dev/null | tr '\n' ' ')"
     done
-    kids=$(echo $next)
+    read -r -a arr <<<"$next"
+    kids="${arr[*]}"
     [ -n "$kids" ] && all="$all $kids"
   done
   echo "$all"
@@ -307,9 +307,9 @@ RESULTS="$WORK/results.tsv"
 : >"$RESULTS"
 RAW="$WORK/raw"
 mkdir -p "$RAW"
-run_one() { # run_one ROUND TARGET NAME PATH
+run_one() { # run_one ROUND TARGET NAME URLPATH
   local round=$1; shift
-  local target=$1 name=$2 path=$3 pid=${PID[$1]} url="http://127.0.0.1:${PORT[$1]}$3"
+  local target=$1 name=$2 pid=${PID[$1]} url="http://127.0.0.1:${PORT[$1]}$3"
   local status
   status=$(curl -s -o /dev/null -w '%{http_code}' "$url" 2>/dev/null || echo "?")
   "${PIN_LOAD[@]}" wrk -t"$WRK_THREADS" -c"$CONNS" -d"$WARMUP" "$url" >/dev/null 2>&1 || true
@@ -452,9 +452,9 @@ if [ -n "$C1000" ]; then
   echo
   echo "1,000 concurrent connections on the small path (wrk -t$WRK_THREADS -c1000 -d$C1000_DURATION, fresh process; target: errgate RSS <= 64 MiB)"
   echo
-  printf '| %-8s | %12s | %8s | %9s | %8s | %8s | %8s | %s\n' target "idle RSS MiB" "RSS MiB" "VmHWM MiB" "req/s" "p99 us" "sock err" ""
-  echo "|----------|--------------|----------|-----------|----------|----------|----------|"
-  echo -n "$C1000" | awk -F'\t' '{ printf "| %-8s | %12s | %8s | %9s | %8s | %8s | %8s | %s\n", $1, $2, $3, $4, $5, $6, $7,
+  printf '| %-8s | %12s | %8s | %9s | %8s | %8s | %8s | %-17s |\n' target "idle RSS MiB" "RSS MiB" "VmHWM MiB" "req/s" "p99 us" "sock err" "RSS target"
+  echo "|----------|--------------|----------|-----------|----------|----------|----------|-------------------|"
+  echo -n "$C1000" | awk -F'\t' '{ printf "| %-8s | %12s | %8s | %9s | %8s | %8s | %8s | %-17s |\n", $1, $2, $3, $4, $5, $6, $7,
     ($1 == "errgate" ? ($4 <= 64 ? "met (<= 64 MiB)" : "MISSED (> 64 MiB)") : "") }'
 fi
 echo
