@@ -340,10 +340,11 @@ fn exchange_failure(route: &str, e: &pingora::Error, connected: bool) -> Box<Pro
     }
 }
 
-/// The response header sent to the client for a pass-through: the vendor's, minus hop-by-hop.
-fn client_header(resp: &ResponseHeader) -> Box<ResponseHeader> {
+/// The response header sent to the client for a pass-through: the vendor's, minus hop-by-hop
+/// (takes it by value: the held path owns its copy already).
+fn client_header(resp: ResponseHeader) -> Box<ResponseHeader> {
     let listed = connection_listed(&resp.headers);
-    let mut out = Box::new(resp.clone());
+    let mut out = Box::new(resp);
     let remove: Vec<header::HeaderName> = out
         .headers
         .keys()
@@ -548,7 +549,7 @@ impl Exchange<'_> {
         };
         let status = resp.status.as_u16();
         if !normalize::must_hold(self.vendor, status, &resp.headers, self.head_only) {
-            let head = client_header(resp);
+            let head = client_header(resp.clone());
             ctx.status = status;
             ctx.outcome = Outcome::Passthrough;
             s.write_response_header(head, false).await?;
@@ -719,7 +720,7 @@ impl Exchange<'_> {
         // Release: the vendor's header and the held chunks exactly as received, then the rest.
         ctx.status = status;
         ctx.outcome = Outcome::Passthrough;
-        s.write_response_header(client_header(&resp), false).await?;
+        s.write_response_header(client_header(resp), false).await?;
         if ended {
             for chunk in held {
                 s.write_response_body(Some(chunk), false).await?;
