@@ -9,11 +9,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod access_log;
 pub mod admin;
 pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod decode;
+pub mod ids;
 pub mod metrics;
 pub mod normalize;
 pub mod problem;
@@ -22,3 +24,4 @@ pub mod reloader;
 pub mod retry;
 pub mod runtime;
 pub mod scan;
+pub mod secret;

@@ -82,6 +82,9 @@ pub struct Metrics {
     pub info: IntGaugeVec,
     /// Requests handled in total, any outcome (for quick sanity checks).
     pub handled: IntCounter,
+    /// `errgate_access_log_dropped_total`: access log lines dropped under back-pressure or on
+    /// write errors.
+    pub access_log_dropped: IntCounter,
 }
 
 fn counter(
@@ -140,6 +143,11 @@ impl Metrics {
             "Requests handled, any outcome.",
         )?;
         reg.register(Box::new(handled.clone()))?;
+        let access_log_dropped = IntCounter::new(
+            "errgate_access_log_dropped_total",
+            "Access log lines dropped because the writer fell behind or failed.",
+        )?;
+        reg.register(Box::new(access_log_dropped.clone()))?;
         let m = Metrics {
             requests: counter(
                 reg,
@@ -223,6 +231,7 @@ impl Metrics {
             last_reload_success,
             info: gauge(reg, "errgate_info", "Build information.", &["version"])?,
             handled,
+            access_log_dropped,
         };
         m.info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])

@@ -6,10 +6,12 @@
 //! and a vendor error inside a 200 must change the status (see ARCHITECTURE.md, "Deciding before
 //! the header is sent"). `upstream_peer` is therefore never reached.
 
+mod access;
 pub mod ctx;
 mod forward;
 mod resolve;
 
+use crate::access_log::AccessLog;
 use crate::metrics::Metrics;
 use crate::runtime::Runtime;
 use async_trait::async_trait;
@@ -31,6 +33,8 @@ pub struct Gateway {
     pub runtime: Arc<Runtime>,
     /// Metric handles.
     pub metrics: Arc<Metrics>,
+    /// The access log (off unless [`Gateway::with_access_log`] set one).
+    pub access_log: AccessLog,
     connector: Connector,
     resolver: Resolver,
 }
@@ -45,9 +49,16 @@ impl Gateway {
         Gateway {
             runtime,
             metrics,
+            access_log: AccessLog::off(),
             connector: Connector::new(Some(opts)),
             resolver: Resolver::default(),
         }
+    }
+
+    /// Writes an access log line per request to `log`.
+    pub fn with_access_log(mut self, log: AccessLog) -> Gateway {
+        self.access_log = log;
+        self
     }
 }
 
@@ -62,6 +73,7 @@ impl ProxyHttp for Gateway {
     /// Handles the whole exchange: route, cooldown, upstream attempts, hold-and-scan, answer.
     /// Always returns `Ok(true)` (response sent) unless the client connection failed.
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        ctx.begin(session.req_header());
         forward::serve(self, session, ctx).await?;
         Ok(true)
     }
@@ -74,8 +86,9 @@ impl ProxyHttp for Gateway {
         )
     }
 
-    /// Records the request's metrics.
-    async fn logging(&self, _session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
+    /// Records the request's metrics and writes its access log line.
+    async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
         ctx.record(&self.metrics);
+        access::log(&self.access_log, session, ctx);
     }
 }

@@ -1,6 +1,8 @@
-//! Per-request state: what the metrics need at the end, nothing more.
+//! Per-request state: what the metrics and the access log need at the end, nothing more.
 
+use crate::ids::{self, TraceParent};
 use crate::metrics::{Metrics, Outcome, NO_ROUTE};
+use pingora::http::RequestHeader;
 use pingora_prometheus::prometheus::IntGauge;
 use std::sync::Arc;
 use tokio::time::Instant;
@@ -34,6 +36,20 @@ pub struct RequestCtx {
     pub in_flight: Option<IntGauge>,
     /// Attempts made.
     pub attempts: u32,
+    /// The request id: the client's valid `X-Request-Id` or a generated one (set by [`begin`]).
+    ///
+    /// [`begin`]: RequestCtx::begin
+    pub request_id: String,
+    /// The client's valid `traceparent`, if any.
+    pub trace: Option<TraceParent>,
+    /// The vendor's HTTP status of the last attempt that got a response header.
+    pub upstream_status: Option<u16>,
+    /// The vendor's own error code as it sent it (access log only; metrics use the closed label).
+    pub upstream_code: Option<String>,
+    /// Answered from a cooldown without contacting the vendor.
+    pub cooldown_hit: bool,
+    /// Time spent until the vendor's response header, summed over attempts.
+    pub upstream_time: Option<std::time::Duration>,
 }
 
 // === impl RequestCtx ===
@@ -49,7 +65,32 @@ impl RequestCtx {
             error: None,
             in_flight: None,
             attempts: 0,
+            request_id: String::new(),
+            trace: None,
+            upstream_status: None,
+            upstream_code: None,
+            cooldown_hit: false,
+            upstream_time: None,
         }
+    }
+
+    /// Gives the request its ids, first thing: the client's valid `X-Request-Id` or a generated
+    /// one, and the trace context of a valid `traceparent`.
+    pub fn begin(&mut self, req: &RequestHeader) {
+        self.request_id = ids::request_id(
+            req.headers
+                .get(ids::REQUEST_ID_HEADER)
+                .map(|v| v.as_bytes()),
+        );
+        self.trace = req
+            .headers
+            .get(ids::TRACEPARENT_HEADER)
+            .and_then(|v| ids::parse_traceparent(v.as_bytes()));
+    }
+
+    /// Adds one attempt's time to the vendor's response header.
+    pub fn add_upstream_time(&mut self, d: std::time::Duration) {
+        self.upstream_time = Some(self.upstream_time.unwrap_or_default() + d);
     }
 
     /// Counts the request in the metrics (called once, from `logging`).

@@ -1,0 +1,243 @@
+use super::*;
+use std::time::UNIX_EPOCH;
+
+fn sample() -> Record<'static> {
+    Record {
+        time: Some(UNIX_EPOCH + Duration::from_millis(1_764_496_800_123)),
+        request_id: "rid-1",
+        trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736"),
+        route: Some("pk"),
+        method: "GET",
+        path: "/pk/v2/systems?token=sk-123",
+        status: 429,
+        outcome: "normalized",
+        code: Some("RESOURCE_EXHAUSTED"),
+        reason: Some("RATE_LIMITED"),
+        domain: Some("pluralkit"),
+        upstream_status: Some(429),
+        upstream_code: Some("0 \"quoted\"\n"),
+        attempts: 2,
+        cooldown: false,
+        duration: Duration::from_micros(12_345),
+        upstream_duration: Some(Duration::from_micros(7)),
+        bytes_in: 0,
+        bytes_out: 321,
+        client: Some("127.0.0.1:5555"),
+    }
+}
+
+#[test]
+fn json_line_has_every_field_and_parses() {
+    let mut out = Vec::new();
+    format_json(&sample(), false, &mut out);
+    assert_eq!(out.last(), Some(&b'\n'));
+    assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), 1);
+    let v: serde_json::Value = serde_json::from_slice(&out).expect("valid JSON");
+    assert_eq!(v["time"], "2025-11-30T10:00:00.123Z");
+    assert_eq!(v["request_id"], "rid-1");
+    assert_eq!(v["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(v["route"], "pk");
+    assert_eq!(v["path"], "/pk/v2/systems");
+    assert_eq!(v["status"], 429);
+    assert_eq!(v["outcome"], "normalized");
+    assert_eq!(v["code"], "RESOURCE_EXHAUSTED");
+    assert_eq!(v["reason"], "RATE_LIMITED");
+    assert_eq!(v["domain"], "pluralkit");
+    assert_eq!(v["upstream_status"], 429);
+    assert_eq!(v["upstream_code"], "0 \"quoted\"\n");
+    assert_eq!(v["attempts"], 2);
+    assert_eq!(v["cooldown"], false);
+    assert_eq!(v["duration_ms"], 12.345);
+    assert_eq!(v["upstream_ms"], 0.007);
+    assert_eq!(v["bytes_in"], 0);
+    assert_eq!(v["bytes_out"], 321);
+    assert_eq!(v["client"], "127.0.0.1:5555");
+    assert_eq!(v.as_object().map(|o| o.len()), Some(20));
+}
+
+#[test]
+fn query_is_left_out_unless_asked_for() {
+    let mut out = Vec::new();
+    format_json(&sample(), true, &mut out);
+    let v: serde_json::Value = serde_json::from_slice(&out).expect("valid JSON");
+    assert_eq!(v["path"], "/pk/v2/systems?token=sk-123");
+    let mut t = Vec::new();
+    format_text(&sample(), false, &mut t);
+    assert!(!String::from_utf8_lossy(&t).contains("sk-123"));
+}
+
+#[test]
+fn absent_fields_are_null_in_json_and_dash_in_text() {
+    let r = Record {
+        request_id: "r",
+        method: "GET",
+        path: "/",
+        outcome: "gateway",
+        ..Record::default()
+    };
+    let mut out = Vec::new();
+    format_json(&r, false, &mut out);
+    let v: serde_json::Value = serde_json::from_slice(&out).expect("valid JSON");
+    for k in [
+        "trace_id",
+        "route",
+        "code",
+        "upstream_status",
+        "upstream_ms",
+        "client",
+    ] {
+        assert!(v[k].is_null(), "{k}");
+    }
+    let mut t = Vec::new();
+    format_text(&r, false, &mut t);
+    let t = String::from_utf8(t).expect("utf8");
+    assert!(t.contains(" route=- "), "{t}");
+    assert!(t.contains(" upstream_ms=- "), "{t}");
+}
+
+#[test]
+fn text_line_quotes_only_what_needs_it() {
+    let mut t = Vec::new();
+    format_text(&sample(), false, &mut t);
+    let t = String::from_utf8(t).expect("utf8");
+    assert!(
+        t.starts_with("time=2025-11-30T10:00:00.123Z request_id=rid-1 "),
+        "{t}"
+    );
+    assert!(
+        t.contains(" route=pk method=GET path=/pk/v2/systems status=429 "),
+        "{t}"
+    );
+    assert!(t.contains(r#" upstream_code="0 \"quoted\"\n" "#), "{t}");
+    assert!(t.ends_with(" client=127.0.0.1:5555\n"), "{t}");
+    assert_eq!(t.matches('\n').count(), 1);
+}
+
+#[test]
+fn dates_match_known_days() {
+    let f = |secs: u64| {
+        let mut o = Vec::new();
+        rfc3339_millis(&mut o, UNIX_EPOCH + Duration::from_secs(secs));
+        String::from_utf8(o).expect("utf8")
+    };
+    assert_eq!(f(0), "1970-01-01T00:00:00.000Z");
+    assert_eq!(f(951_782_400), "2000-02-29T00:00:00.000Z");
+    assert_eq!(f(4_107_542_399), "2100-02-28T23:59:59.000Z");
+    assert_eq!(f(1_709_208_000), "2024-02-29T12:00:00.000Z");
+}
+
+#[test]
+fn targets_and_formats_parse() {
+    assert_eq!(Target::parse("stdout"), Ok(Target::Stdout));
+    assert_eq!(Target::parse("off"), Ok(Target::Off));
+    assert_eq!(
+        Target::parse("/var/log/a.log"),
+        Ok(Target::File("/var/log/a.log".into()))
+    );
+    assert!(Target::parse(" ").is_err());
+    assert_eq!(Format::parse("text"), Ok(Format::Text));
+    assert!(Format::parse("xml").is_err());
+}
+
+fn counter() -> IntCounter {
+    IntCounter::new("t_dropped_total", "test").expect("valid name")
+}
+
+#[test]
+fn lines_reach_a_file_in_order() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = dir.path().join("access.log");
+    let s = AccessLogSettings {
+        target: Target::File(p.clone()),
+        ..AccessLogSettings::default()
+    };
+    let c = counter();
+    let log = AccessLog::start(&s, c.clone()).expect("starts");
+    let ids: Vec<String> = (0..50).map(|i| format!("id-{i}")).collect();
+    for id in &ids {
+        log.log(&Record {
+            request_id: id,
+            ..sample()
+        });
+    }
+    drop(log);
+    let t0 = std::time::Instant::now();
+    let mut text = String::new();
+    while t0.elapsed() < Duration::from_secs(5) {
+        text = std::fs::read_to_string(&p).unwrap_or_default();
+        if text.lines().count() == 50 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let got: Vec<String> = text
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("json");
+            v["request_id"].as_str().unwrap_or("").to_string()
+        })
+        .collect();
+    assert_eq!(got, ids);
+    assert_eq!(c.get(), 0);
+}
+
+#[test]
+fn a_full_queue_drops_and_counts_without_blocking() {
+    // A writer stuck in its first write: the queue fills, every further line drops.
+    struct Stuck {
+        entered: std::sync::mpsc::Sender<()>,
+        release: std::sync::mpsc::Receiver<()>,
+    }
+    impl Write for Stuck {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            let _ = self.entered.send(());
+            let _ = self.release.recv_timeout(Duration::from_secs(10));
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let (entered_tx, entered) = std::sync::mpsc::channel();
+    let (release_tx, release) = std::sync::mpsc::channel::<()>();
+    let (tx, rx) = sync_channel::<Vec<u8>>(4);
+    let c = counter();
+    let d = c.clone();
+    let out = Stuck {
+        entered: entered_tx,
+        release,
+    };
+    let writer = std::thread::spawn(move || write_loop(rx, Box::new(out), &d));
+    let log = AccessLog {
+        tx: Some((tx, c.clone())),
+        format: Format::Json,
+        include_query: false,
+    };
+    log.log(&sample());
+    entered
+        .recv_timeout(Duration::from_secs(5))
+        .expect("writer reached its first write");
+    let t0 = std::time::Instant::now();
+    for _ in 0..1000 {
+        log.log(&sample());
+    }
+    assert!(t0.elapsed() < Duration::from_secs(2), "log() blocked");
+    assert_eq!(c.get(), 1000 - 4);
+    drop(log);
+    drop(release_tx);
+    let _ = writer.join();
+}
+
+#[test]
+fn off_writes_nothing() {
+    let log = AccessLog::start(
+        &AccessLogSettings {
+            target: Target::Off,
+            ..AccessLogSettings::default()
+        },
+        counter(),
+    )
+    .expect("off");
+    assert!(!log.is_on());
+    log.log(&sample());
+}
