@@ -10,6 +10,7 @@ pub mod load;
 pub mod watch;
 
 use crate::problem::Code;
+use crate::retry::HintHeader;
 use crate::scan::{CaptureKind, ScanSpec};
 use regex::Regex;
 use std::collections::{BTreeMap, HashMap};
@@ -255,8 +256,8 @@ pub struct VendorCatalog {
     pub envelope: Envelope,
     /// In-band error signalling, if the vendor does it.
     pub in_band: Option<InBand>,
-    /// Headers carrying retry hints.
-    pub rate_limit_headers: Vec<String>,
+    /// Headers carrying retry hints, with the form of each.
+    pub rate_limit_headers: Vec<HintHeader>,
     /// Entries in file order.
     pub entries: Vec<Entry>,
     by_code: HashMap<String, Vec<usize>>,
@@ -371,7 +372,7 @@ pub(crate) fn build_vendor(
     docs: Option<String>,
     envelope_paths: [Option<String>; 5],
     in_band: Option<(String, Vec<String>)>,
-    rate_limit_headers: Vec<String>,
+    rate_limit_headers: Vec<HintHeader>,
     entries: Vec<Entry>,
 ) -> VendorCatalog {
     // Field order: code, message, detail, retry_after_ms, errors, then the in-band field if new.

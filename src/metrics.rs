@@ -74,6 +74,9 @@ pub struct Metrics {
     pub scanned_bytes: IntCounterVec,
     /// `errgate_uncataloged_codes_total{route,domain}`: vendor codes missing from catalogs.
     pub uncataloged: IntCounterVec,
+    /// `errgate_retry_hints_rejected_total{route,reason}`: vendor retry hints not believed
+    /// (beyond `retry_after_max`, in the past, malformed).
+    pub hints_rejected: IntCounterVec,
     /// `errgate_catalog_entries{vendor}`.
     pub catalog_entries: IntGaugeVec,
     /// `errgate_catalog_last_reload_success_timestamp_seconds`.
@@ -221,6 +224,12 @@ impl Metrics {
                 "errgate_uncataloged_codes_total",
                 "Vendor errors whose code is not in the catalog.",
                 &["route", "domain"],
+            )?,
+            hints_rejected: counter(
+                reg,
+                "errgate_retry_hints_rejected_total",
+                "Vendor retry hints not believed (beyond retry_after_max, in the past, malformed), by reason.",
+                &["route", "reason"],
             )?,
             catalog_entries: gauge(
                 reg,

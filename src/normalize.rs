@@ -7,7 +7,7 @@
 use crate::catalog::{LookupKey, VendorCatalog};
 use crate::decode::BodyScan;
 use crate::problem::{truncate_chars, Code, Problem, Upstream};
-use crate::retry::{client_hint, hint_from, RetryHint};
+use crate::retry::{client_hint, read_hint, RejectedHint, RetryHint};
 use crate::scan::{Captured, ScanLimits, Scanner};
 use http::HeaderMap;
 use std::time::{Duration, SystemTime};
@@ -379,6 +379,19 @@ impl<'v> Hold<'v> {
         now: SystemTime,
         retry_after_max: Duration,
     ) -> (Verdict, ScanFacts) {
+        let (c, facts) = self.classified(method, path, headers, now, retry_after_max);
+        (c.verdict, facts)
+    }
+
+    /// [`Hold::verdict`] with the rejected hints.
+    pub fn classified(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &HeaderMap,
+        now: SystemTime,
+        retry_after_max: Duration,
+    ) -> (Classified, ScanFacts) {
         let facts = held_facts(self.vendor, self.scan.as_ref(), self.state, self.held);
         let rf = ResponseFacts {
             status: self.status,
@@ -387,7 +400,7 @@ impl<'v> Hold<'v> {
             path,
         };
         (
-            classify(self.vendor, &rf, &facts, now, retry_after_max),
+            classify_full(self.vendor, &rf, &facts, now, retry_after_max),
             facts,
         )
     }
@@ -407,7 +420,17 @@ pub fn is_error(vendor: &VendorCatalog, status: u16, scan: &ScanFacts) -> bool {
     }
 }
 
-/// The normalizer.
+/// A verdict and the retry hints read on the way and not believed (for the log and metrics).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Classified {
+    /// What errgate does with the response.
+    pub verdict: Verdict,
+    /// Hints beyond `retry_after_max`, in the past or malformed; empty for a pass or for an
+    /// error that takes no hint.
+    pub rejected_hints: Vec<RejectedHint>,
+}
+
+/// The normalizer (see [`classify_full`]).
 pub fn classify(
     vendor: &VendorCatalog,
     resp: &ResponseFacts<'_>,
@@ -415,8 +438,28 @@ pub fn classify(
     now: SystemTime,
     retry_after_max: Duration,
 ) -> Verdict {
+    classify_full(vendor, resp, scan, now, retry_after_max).verdict
+}
+
+/// The normalizer, with the rejected hints.
+///
+/// A retry hint is read only for an error that is a rate limit (`RESOURCE_EXHAUSTED`) or
+/// retryable: a non-retryable answer carries no `retry_after_ms` and no `Retry-After`, even when
+/// the vendor sends its rate-limit headers on every response (PluralKit does). Hint headers are
+/// read in the form the catalog declares; a hint beyond `retry_after_max` or in the past is
+/// rejected and the body's hint or the catalog default is used instead.
+pub fn classify_full(
+    vendor: &VendorCatalog,
+    resp: &ResponseFacts<'_>,
+    scan: &ScanFacts,
+    now: SystemTime,
+    retry_after_max: Duration,
+) -> Classified {
     if !is_error(vendor, resp.status, scan) {
-        return Verdict::Pass;
+        return Classified {
+            verdict: Verdict::Pass,
+            rejected_hints: Vec::new(),
+        };
     }
     let message = scan
         .message
@@ -461,14 +504,19 @@ pub fn classify(
             )
         }
     };
-    let body_ms = scan.retry_after_ms.as_deref();
-    let hint = hint_from(
-        resp.headers,
-        &vendor.rate_limit_headers,
-        body_ms,
-        default_hint,
-        now,
-    );
+    let reading = if retryable || code == Code::ResourceExhausted {
+        read_hint(
+            resp.headers,
+            &vendor.rate_limit_headers,
+            scan.retry_after_ms.as_deref(),
+            default_hint,
+            now,
+            retry_after_max,
+        )
+    } else {
+        Default::default()
+    };
+    let hint = reading.hint;
     let retry_after_ms = hint
         .as_ref()
         .map(|h| client_hint(h.delay, retry_after_max).0);
@@ -495,7 +543,10 @@ pub fn classify(
             truncate_chars(d.trim(), MAX_MESSAGE_CHARS)
         );
     }
-    Verdict::Error(Box::new(problem), hint)
+    Classified {
+        verdict: Verdict::Error(Box::new(problem), hint),
+        rejected_hints: reading.rejected,
+    }
 }
 
 fn uncataloged_detail(vendor: &VendorCatalog, status: u16, scan: &ScanFacts) -> String {

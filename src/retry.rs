@@ -15,11 +15,14 @@
 #![forbid(unsafe_code)]
 
 use std::fmt;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use http::{HeaderMap, Method};
 
 pub mod cooldown;
+pub mod hint;
+
+pub use hint::{read_hint, HintForm, HintHeader, HintReading, RejectReason, RejectedHint};
 
 #[cfg(test)]
 mod tests;
@@ -74,19 +77,10 @@ pub const DEFAULT_BACKOFF_MAX: Duration = DEFAULT_MAX_WAIT;
 /// Backoff And Jitter").
 pub const DEFAULT_BACKOFF_JITTER: f64 = 1.0;
 
-/// A `RateLimit-Reset` value above this is a Unix timestamp in seconds, not a delta.
-///
-/// Why: as a delta it would be more than 31 years, which no vendor means; every Unix timestamp
-/// since September 2001 is above it (GitHub sends `X-RateLimit-Reset` that way).
-pub const RATE_LIMIT_RESET_EPOCH_THRESHOLD: u64 = 1_000_000_000;
-
 /// How many bytes of a malformed value are quoted in the debug log.
 ///
 /// Why: enough to recognise the value, bounded so a huge header cannot flood the log.
 const LOG_VALUE_MAX: usize = 64;
-
-/// Header name whose value is parsed with [`parse_retry_after`] in [`hint_from`].
-const RETRY_AFTER: &str = "retry-after";
 
 /// Header that marks any request as safe to retry (draft-ietf-httpapi-idempotency-key-header).
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -101,7 +95,7 @@ const NANOS_PER_SEC: u128 = 1_000_000_000;
 pub enum HintSource {
     /// The `Retry-After` response header.
     RetryAfterHeader,
-    /// A `RateLimit-Reset` / `X-RateLimit-Reset` style header.
+    /// Any other listed header (`RateLimit-Reset`, `X-RateLimit-Reset`, in its declared form).
     RateLimitReset,
     /// A milliseconds value found in the response body (e.g. PluralKit's `retry_after`).
     BodyMillis,
@@ -167,29 +161,6 @@ pub fn parse_retry_after(value: &[u8], now: SystemTime) -> Option<Duration> {
     }
 }
 
-/// Parse `RateLimit-Reset` / `X-RateLimit-Reset`: delta seconds (non-negative integer,
-/// whitespace trimmed); if the number is larger than [`RATE_LIMIT_RESET_EPOCH_THRESHOLD`]
-/// (1_000_000_000) it is a Unix epoch timestamp in seconds (GitHub style) relative to `now`, and
-/// a past timestamp => `Duration::ZERO`.
-///
-/// Malformed => `None` with a `log::debug` line. The result is uncapped.
-pub fn parse_rate_limit_reset(value: &[u8], now: SystemTime) -> Option<Duration> {
-    let Some(n) = parse_digits_saturating(value.trim_ascii()) else {
-        log_malformed("rate-limit-reset", value);
-        return None;
-    };
-    let reset = Duration::from_secs(n);
-    if n <= RATE_LIMIT_RESET_EPOCH_THRESHOLD {
-        return Some(reset);
-    }
-    // `reset` is an offset from the Unix epoch; subtract `now`'s offset without building a
-    // `SystemTime` that could overflow.
-    Some(match now.duration_since(UNIX_EPOCH) {
-        Ok(since_epoch) => reset.saturating_sub(since_epoch),
-        Err(before_epoch) => reset.saturating_add(before_epoch.duration()),
-    })
-}
-
 /// Parse a body's milliseconds value (e.g. PluralKit's `retry_after`) given as the literal number
 /// text: a non-negative integer or decimal (`1500`, `1500.25`), whitespace trimmed.
 ///
@@ -219,55 +190,6 @@ pub fn parse_body_millis(text: &str) -> Option<Duration> {
         }
     }
     Some(Duration::from_millis(millis).saturating_add(Duration::from_nanos(u64::from(nanos))))
-}
-
-/// Collect the hint for one response and return the first valid one, in this order:
-///
-/// 1. the headers named in `header_names`, in the given order, matched case-insensitively
-///    (e.g. `["Retry-After", "X-RateLimit-Reset"]`). A name equal to `Retry-After` is parsed with
-///    [`parse_retry_after`]; any other name with [`parse_rate_limit_reset`]. If a header repeats,
-///    its first valid value wins. Names that are not valid header names are skipped;
-/// 2. the body's milliseconds value `body_ms`, the literal number text (see
-///    [`parse_body_millis`]);
-/// 3. `catalog_default`.
-///
-/// Malformed values are skipped, never an error.
-pub fn hint_from(
-    headers: &HeaderMap,
-    header_names: &[impl AsRef<str>],
-    body_ms: Option<&str>,
-    catalog_default: Option<Duration>,
-    now: SystemTime,
-) -> Option<RetryHint> {
-    for name in header_names {
-        let name = name.as_ref();
-        let is_retry_after = name.eq_ignore_ascii_case(RETRY_AFTER);
-        for value in headers.get_all(name) {
-            let parsed = if is_retry_after {
-                parse_retry_after(value.as_bytes(), now)
-            } else {
-                parse_rate_limit_reset(value.as_bytes(), now)
-            };
-            if let Some(delay) = parsed {
-                let source = if is_retry_after {
-                    HintSource::RetryAfterHeader
-                } else {
-                    HintSource::RateLimitReset
-                };
-                return Some(RetryHint { delay, source });
-            }
-        }
-    }
-    if let Some(delay) = body_ms.and_then(parse_body_millis) {
-        return Some(RetryHint {
-            delay,
-            source: HintSource::BodyMillis,
-        });
-    }
-    catalog_default.map(|delay| RetryHint {
-        delay,
-        source: HintSource::CatalogDefault,
-    })
 }
 
 /// What the client is told, from a hint's delay: `(retry_after_ms, retry_after_secs)`.

@@ -486,7 +486,12 @@ fn compat_schema1_catalogs_still_load() {
     let acme = min.vendor("acme").expect("acme");
     assert_eq!(acme.entries.len(), 2);
     assert!(!acme.is_in_band());
-    assert_eq!(acme.rate_limit_headers, ["Retry-After"]);
+    let names: Vec<&str> = acme
+        .rate_limit_headers
+        .iter()
+        .map(|h| h.name.as_str())
+        .collect();
+    assert_eq!(names, ["Retry-After"]);
     let e = acme.entries_for_code("404001").next().expect("404001");
     assert_eq!(
         (e.reason.as_str(), e.canonical.as_str(), e.http_status),

@@ -62,13 +62,6 @@ fn assert_pk_rate_limited(r: &Resp) -> (u64, u64) {
     (ms, secs)
 }
 
-fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock")
-        .as_secs()
-}
-
 #[test]
 fn retry_after_delay_seconds() {
     let (g, m) = gate_fixed(pk429(&[("Retry-After", "2")], PK_429), PLAIN);
@@ -91,14 +84,25 @@ fn retry_after_http_date_in_the_future() {
     assert!((2..=3).contains(&secs), "Retry-After {secs}");
 }
 
+/// A PluralKit 429 without any hint errgate believes: still the canonical rate limit, no hint.
+fn assert_pk_rate_limited_without_hint(r: &Resp) {
+    assert_eq!(r.status, 429, "{}", r.text());
+    let v = r.json();
+    assert_problem_schema(&v);
+    assert_eq!(v["reason"], "RATE_LIMITED");
+    assert!(v.get("retry_after_ms").is_none(), "{v:#}");
+    assert_eq!(r.header("retry-after"), None);
+}
+
 #[test]
-fn retry_after_http_date_in_the_past_is_zero_wait() {
+fn retry_after_http_date_in_the_past_is_rejected_and_counted() {
     let past = httpdate::fmt_http_date(SystemTime::now() - Duration::from_secs(3600));
     let (g, _m) = gate_fixed(pk429(&[("Retry-After", &past)], PK_429), PLAIN);
-    let r = g.get("/pk/systems/abc");
-    let (ms, secs) = assert_pk_rate_limited(&r);
-    assert_eq!(ms, 0);
-    assert_eq!(secs, 1, "Retry-After is at least 1");
+    assert_pk_rate_limited_without_hint(&g.get("/pk/systems/abc"));
+    // With the body's own hint, that one is used instead.
+    let body = r#"{"message":"429: too many requests","retry_after":1500,"code":0}"#;
+    let (g2, _m2) = gate_fixed(pk429(&[("Retry-After", &past)], body), PLAIN);
+    assert_eq!(assert_pk_rate_limited(&g2.get("/pk/x")), (1500, 2));
 }
 
 #[test]
@@ -111,24 +115,66 @@ fn pluralkit_body_retry_after_millis() {
     assert_eq!(r.json()["upstream"]["message"], "429: too many requests");
 }
 
+fn now_unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as u64
+}
+
 #[test]
-fn x_ratelimit_reset_epoch_and_delta() {
+fn pluralkit_x_ratelimit_reset_is_unix_millis() {
     let m = Mock::start(|req, _| {
-        let reset = if req.path.ends_with("/epoch") {
-            (now_unix() + 5).to_string()
+        let reset = if req.path.ends_with("/future") {
+            (now_unix_ms() + 2_500).to_string()
         } else {
+            // A small number is a time in 1970 in this form: in the past, rejected.
             "7".to_string()
         };
-        vec![Act::Send(pk429(&[("X-RateLimit-Reset", &reset)], PK_429))]
+        let headers = [
+            ("X-RateLimit-Limit", "10"),
+            ("X-RateLimit-Remaining", "0"),
+            ("X-RateLimit-Reset", reset.as_str()),
+            ("X-RateLimit-Scope", "generic"),
+        ];
+        vec![Act::Send(pk429(&headers, PK_429))]
     });
     let g = Gate::start(&[("pk", "pluralkit", "/pk", &m.url())], PLAIN);
-    let (ms, secs) = assert_pk_rate_limited(&g.get("/pk/x/epoch"));
-    assert!(
-        (3500..=5000).contains(&ms),
-        "epoch reset: retry_after_ms {ms}"
-    );
-    assert!((4..=5).contains(&secs), "epoch reset: Retry-After {secs}");
-    assert_eq!(assert_pk_rate_limited(&g.get("/pk/x/delta")), (7000, 7));
+    let (ms, secs) = assert_pk_rate_limited(&g.get("/pk/x/future"));
+    // 2.5 s, not five minutes: the reset is milliseconds since the epoch.
+    assert!((1_000..=2_500).contains(&ms), "retry_after_ms {ms}");
+    assert!((1..=3).contains(&secs), "Retry-After {secs}");
+    assert_pk_rate_limited_without_hint(&g.get("/pk/x/past"));
+}
+
+#[test]
+fn non_retryable_pluralkit_errors_carry_no_retry_hint() {
+    let m = Mock::start(|_, _| {
+        let reset = (now_unix_ms() + 2_500).to_string();
+        let headers = [
+            ("Content-Type", "application/json"),
+            ("X-RateLimit-Limit", "10"),
+            ("X-RateLimit-Remaining", "9"),
+            ("X-RateLimit-Reset", reset.as_str()),
+            ("X-RateLimit-Scope", "generic"),
+        ];
+        vec![Act::Send(response(
+            404,
+            &headers,
+            br#"{"message":"Member not found.","code":20002}"#,
+        ))]
+    });
+    let g = Gate::start(&[("pk", "pluralkit", "/pk", &m.url())], "");
+    for _ in 0..2 {
+        let r = g.get("/pk/members/abc");
+        assert_eq!(r.status, 404, "{}", r.text());
+        let v = r.json();
+        assert_eq!(v["reason"], "MEMBER_NOT_FOUND");
+        assert!(v.get("retry_after_ms").is_none(), "{v:#}");
+        assert_eq!(r.header("retry-after"), None);
+    }
+    // No cooldown either: both requests reached the vendor.
+    assert_eq!(m.hits(), 2);
 }
 
 #[test]
@@ -215,10 +261,13 @@ fn catalog_default_hints_for_rate_limit_codes() {
 }
 
 #[test]
-fn hint_is_capped_at_retry_after_max() {
+fn hint_beyond_retry_after_max_is_rejected_not_capped() {
     let m = Mock::start(|req, _| {
         if req.path.ends_with("/header") {
             vec![Act::Send(pk429(&[("Retry-After", "3600")], PK_429))]
+        } else if req.path.ends_with("/both") {
+            let body = r#"{"message":"429: too many requests","retry_after":2000,"code":0}"#;
+            vec![Act::Send(pk429(&[("Retry-After", "3600")], body))]
         } else {
             let body = r#"{"message":"429: too many requests","retry_after":99999999,"code":0}"#;
             vec![Act::Send(pk429(&[], body))]
@@ -228,8 +277,9 @@ fn hint_is_capped_at_retry_after_max() {
         &[("pk", "pluralkit", "/pk", &m.url())],
         &format!("{PLAIN}\nretry_after_max: 10s"),
     );
-    assert_eq!(assert_pk_rate_limited(&g.get("/pk/x/header")), (10_000, 10));
-    assert_eq!(assert_pk_rate_limited(&g.get("/pk/x/body")), (10_000, 10));
+    assert_pk_rate_limited_without_hint(&g.get("/pk/x/header"));
+    assert_pk_rate_limited_without_hint(&g.get("/pk/x/body"));
+    assert_eq!(assert_pk_rate_limited(&g.get("/pk/x/both")), (2000, 2));
 }
 
 #[test]

@@ -20,8 +20,10 @@ pub struct FileCatalog {
     pub envelope: FileEnvelope,
     /// Present for vendors that report errors inside 2xx bodies.
     pub in_band: Option<FileInBand>,
-    /// Response headers carrying retry hints. Default `[Retry-After]`.
-    pub rate_limit_headers: Option<Vec<String>>,
+    /// Response headers carrying retry hints, each a name with a standard form (`Retry-After`,
+    /// `RateLimit-Reset`) or `{name, form}` with the form declared. Default `[Retry-After]`.
+    /// Kept as YAML values so the loader can say exactly what is wrong with an item.
+    pub rate_limit_headers: Option<Vec<serde_yaml::Value>>,
     /// The vendor's documented errors.
     #[serde(default)]
     pub entries: Vec<FileEntry>,

@@ -3,6 +3,7 @@
 
 use super::file::{FileCatalog, FileEntry};
 use super::*;
+use crate::retry::{HintForm, HintHeader};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::fmt;
@@ -273,18 +274,13 @@ pub fn parse_catalog(
             Some((ib.field.clone(), success))
         }
     };
-    let rate_limit_headers = fc
-        .rate_limit_headers
-        .clone()
-        .unwrap_or_else(|| vec!["Retry-After".to_string()]);
-    for (i, h) in rate_limit_headers.iter().enumerate() {
-        if http::HeaderName::from_bytes(h.as_bytes()).is_err() {
-            errs.push(err(
-                &format!("rate_limit_headers[{i}]"),
-                format!("`{h}` is not a header name"),
-            ));
-        }
-    }
+    let rate_limit_headers = match &fc.rate_limit_headers {
+        None => vec![HintHeader::new(
+            "Retry-After",
+            &[HintForm::DeltaSeconds, HintForm::HttpDate],
+        )],
+        Some(items) => hint_headers(items, &err, &mut errs),
+    };
     if fc.entries.is_empty() {
         errs.push(err("entries", "a catalog needs at least one entry".into()));
     }
@@ -483,4 +479,134 @@ fn entry(
         docs: fe.docs.clone(),
     }
     .into())
+}
+
+/// The `rate_limit_headers` list: a name with a standard form, or `{name, form}` where `form` is
+/// one form or a list of forms (at most one numeric, so syntax tells them apart).
+fn hint_headers(
+    items: &[serde_yaml::Value],
+    err: &dyn Fn(&str, String) -> CatalogError,
+    errs: &mut Vec<CatalogError>,
+) -> Vec<HintHeader> {
+    use serde_yaml::Value;
+    let forms_list = HintForm::ALL.map(HintForm::as_str).join(", ");
+    let mut out: Vec<HintHeader> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let place = format!("rate_limit_headers[{i}]");
+        let parsed = match item {
+            Value::String(name) => match HintHeader::standard(name) {
+                Some(h) => Some(h),
+                None => {
+                    errs.push(err(
+                        &place,
+                        format!(
+                            "`{name}` has no standard form; declare it as {{name: {name}, form: FORM}} with FORM one of {forms_list}"
+                        ),
+                    ));
+                    None
+                }
+            },
+            Value::Mapping(m) => {
+                let mut name = None;
+                let mut forms = None;
+                for (k, v) in m {
+                    match (k.as_str(), v) {
+                        (Some("name"), Value::String(n)) => name = Some(n.clone()),
+                        (Some("name"), _) => {
+                            errs.push(err(&format!("{place}.name"), "must be a string".into()))
+                        }
+                        (Some("form"), v) => {
+                            forms = Some(hint_forms(v, &place, &forms_list, err, errs))
+                        }
+                        (k, _) => errs.push(err(
+                            &place,
+                            format!(
+                                "unknown key `{}`; expected `name` and `form`",
+                                k.unwrap_or("?")
+                            ),
+                        )),
+                    }
+                }
+                match (name, forms) {
+                    (Some(n), Some(Some(f))) => Some(HintHeader { name: n, forms: f }),
+                    (None, _) => {
+                        errs.push(err(&place, "needs `name`".into()));
+                        None
+                    }
+                    (_, None) => {
+                        errs.push(err(&place, format!("needs `form`, one of {forms_list}")));
+                        None
+                    }
+                    (_, Some(None)) => None,
+                }
+            }
+            _ => {
+                errs.push(err(
+                    &place,
+                    "must be a header name or {name: HEADER, form: FORM}".into(),
+                ));
+                None
+            }
+        };
+        let Some(h) = parsed else { continue };
+        if http::HeaderName::from_bytes(h.name.as_bytes()).is_err() {
+            errs.push(err(&place, format!("`{}` is not a header name", h.name)));
+            continue;
+        }
+        if out.iter().any(|o| o.name.eq_ignore_ascii_case(&h.name)) {
+            errs.push(err(&place, format!("`{}` is listed twice", h.name)));
+            continue;
+        }
+        out.push(h);
+    }
+    out
+}
+
+/// One form or a list of forms; `None` after reporting a problem.
+fn hint_forms(
+    v: &serde_yaml::Value,
+    place: &str,
+    forms_list: &str,
+    err: &dyn Fn(&str, String) -> CatalogError,
+    errs: &mut Vec<CatalogError>,
+) -> Option<Vec<HintForm>> {
+    use serde_yaml::Value;
+    let place = format!("{place}.form");
+    let names: Vec<&Value> = match v {
+        Value::Sequence(s) => s.iter().collect(),
+        other => vec![other],
+    };
+    let before = errs.len();
+    let mut forms = Vec::new();
+    for n in names {
+        match n.as_str().and_then(HintForm::parse) {
+            Some(f) if forms.contains(&f) => {
+                errs.push(err(&place, format!("`{f}` is listed twice")))
+            }
+            Some(f) => forms.push(f),
+            None => errs.push(err(
+                &place,
+                format!(
+                    "`{}` is not a hint form; use one of {forms_list}",
+                    yaml_text(n)
+                ),
+            )),
+        }
+    }
+    if forms.is_empty() && errs.len() == before {
+        errs.push(err(&place, format!("needs at least one of {forms_list}")));
+    }
+    if forms.iter().filter(|f| f.is_numeric()).count() > 1 {
+        errs.push(err(
+            &place,
+            "at most one numeric form (delta_seconds, unix_seconds, unix_millis): a bare number cannot say which it is".into(),
+        ));
+    }
+    (errs.len() == before).then_some(forms)
+}
+
+fn yaml_text(v: &serde_yaml::Value) -> String {
+    serde_yaml::to_string(v)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "?".into())
 }

@@ -152,3 +152,69 @@ fn set_hash_changes_with_content_and_equal_content_gives_equal_hash() {
     assert_ne!(s1.hash, build_set(&b, now).expect("valid").hash);
     assert_eq!(s1.meta["demo"].entries, 6);
 }
+
+fn with_hint_headers(list: &str) -> String {
+    CAT.replace(
+        "envelope: { code: code, message: message }",
+        &format!("envelope: {{ code: code, message: message }}\nrate_limit_headers: {list}"),
+    )
+}
+
+#[test]
+fn hint_headers_declare_their_form() {
+    use crate::retry::HintForm::*;
+    let src = with_hint_headers(
+        "[Retry-After, RateLimit-Reset, {name: X-RateLimit-Reset, form: unix_millis}, {name: X-Wait-Until, form: [http_date, unix_seconds]}]",
+    );
+    let v = parse_catalog(src.as_bytes(), "demo.yaml", "demo").expect("valid");
+    let got: Vec<(&str, &[crate::retry::HintForm])> = v
+        .rate_limit_headers
+        .iter()
+        .map(|h| (h.name.as_str(), h.forms.as_slice()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("Retry-After", &[DeltaSeconds, HttpDate][..]),
+            ("RateLimit-Reset", &[DeltaSeconds][..]),
+            ("X-RateLimit-Reset", &[UnixMillis][..]),
+            ("X-Wait-Until", &[HttpDate, UnixSeconds][..]),
+        ]
+    );
+    // Without the key: Retry-After in its standard forms.
+    let v = parse_catalog(CAT.as_bytes(), "demo.yaml", "demo").expect("valid");
+    assert_eq!(v.rate_limit_headers.len(), 1);
+    assert_eq!(v.rate_limit_headers[0].forms, [DeltaSeconds, HttpDate]);
+}
+
+#[test]
+fn bad_hint_headers_are_reported_with_their_place() {
+    let src = with_hint_headers(
+        "[X-Wait, {name: A, form: seconds}, {name: B, form: [unix_seconds, unix_millis]}, {name: C}, {form: unix_millis}, {name: \"bad name\", form: http_date}, {name: D, form: http_date, extra: 1}, 7, Retry-After, retry-after]",
+    );
+    let errs = parse_catalog(src.as_bytes(), "demo.yaml", "demo").expect_err("invalid");
+    let got: Vec<String> = errs
+        .iter()
+        .map(|e| format!("{}: {}", e.place, e.message))
+        .collect();
+    for (place, says) in [
+        (
+            "rate_limit_headers[0]",
+            "declare it as {name: X-Wait, form: FORM}",
+        ),
+        ("rate_limit_headers[1].form", "`seconds` is not a hint form"),
+        ("rate_limit_headers[2].form", "at most one numeric form"),
+        ("rate_limit_headers[3]", "needs `form`"),
+        ("rate_limit_headers[4]", "needs `name`"),
+        ("rate_limit_headers[5]", "is not a header name"),
+        ("rate_limit_headers[6]", "unknown key `extra`"),
+        ("rate_limit_headers[7]", "must be a header name"),
+        ("rate_limit_headers[9]", "listed twice"),
+    ] {
+        assert!(
+            got.iter()
+                .any(|g| g.starts_with(&format!("{place}: ")) && g.contains(says)),
+            "missing {place}: {says} in {got:#?}"
+        );
+    }
+}

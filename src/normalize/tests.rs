@@ -107,8 +107,103 @@ fn body_retry_hint_in_ms_is_exposed_and_capped() {
         http::header::RETRY_AFTER,
         http::HeaderValue::from_static("99999"),
     );
+    // Beyond retry_after_max: not believed, not capped into a five-minute hint.
     let p = problem(run(&v, 429, &h, br#"{"code":0,"message":"x"}"#));
-    assert_eq!(p.retry_after_ms, Some(300_000));
+    assert_eq!(p.retry_after_ms, None);
+    let p = problem(run(
+        &v,
+        429,
+        &h,
+        br#"{"code":0,"message":"x","retry_after":1200}"#,
+    ));
+    assert_eq!(p.retry_after_ms, Some(1200));
+}
+
+/// PluralKit's full header set, as it sends it on every response (reset in Unix milliseconds).
+fn pk_headers(reset_ms: u64) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for (k, v) in [
+        ("x-ratelimit-limit", "10".to_string()),
+        ("x-ratelimit-remaining", "0".to_string()),
+        ("x-ratelimit-reset", reset_ms.to_string()),
+        ("x-ratelimit-scope", "generic".to_string()),
+    ] {
+        h.insert(k, http::HeaderValue::from_str(&v).expect("value"));
+    }
+    h
+}
+
+#[test]
+fn pluralkit_reset_header_is_unix_millis() {
+    let v = vendor("pluralkit");
+    // `now` is the epoch in `run`, so a reset of 2500 is 2.5 s away.
+    let p = problem(run(
+        &v,
+        429,
+        &pk_headers(2500),
+        br#"{"code":0,"message":"429: too many requests"}"#,
+    ));
+    assert_eq!(p.retry_after_ms, Some(2500));
+    assert_eq!(p.retry_after_secs(), Some(3));
+}
+
+#[test]
+fn non_retryable_error_takes_no_hint() {
+    let v = vendor("pluralkit");
+    for (status, body) in [
+        (404, &br#"{"code":20002,"message":"Member not found."}"#[..]),
+        (
+            400,
+            br#"{"code":40005,"message":"Switch with provided timestamp already exists."}"#,
+        ),
+        (
+            403,
+            br#"{"code":30001,"message":"Unauthorized to view member list"}"#,
+        ),
+    ] {
+        let p = problem(run(&v, status, &pk_headers(2500), body));
+        assert!(!p.retryable, "{status}");
+        assert_eq!(p.retry_after_ms, None, "{status}");
+        assert_eq!(p.retry_after_secs(), None, "{status}");
+    }
+}
+
+#[test]
+fn rejected_hints_are_reported() {
+    let v = vendor("pluralkit");
+    let limits = ScanLimits {
+        max_depth: 64,
+        max_capture_bytes: 4096,
+    };
+    let body = br#"{"code":0,"message":"429: too many requests","retry_after":900}"#;
+    let mut hold = Hold::new(&v, 429, None, 1 << 16, limits);
+    hold.feed(body);
+    hold.end();
+    // Ten minutes away: beyond the 300 s cap.
+    let h = pk_headers(600_000);
+    let (c, _) = hold.classified(
+        "GET",
+        "/x",
+        &h,
+        SystemTime::UNIX_EPOCH,
+        Duration::from_secs(300),
+    );
+    match c.verdict {
+        Verdict::Error(p, hint) => {
+            assert_eq!(p.retry_after_ms, Some(900));
+            assert_eq!(
+                hint.map(|h| h.source),
+                Some(crate::retry::HintSource::BodyMillis)
+            );
+        }
+        Verdict::Pass => panic!("429 passed"),
+    }
+    assert_eq!(c.rejected_hints.len(), 1);
+    assert_eq!(c.rejected_hints[0].name, "X-RateLimit-Reset");
+    assert_eq!(
+        c.rejected_hints[0].reason,
+        crate::retry::RejectReason::BeyondMax
+    );
 }
 
 #[test]

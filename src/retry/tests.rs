@@ -1,5 +1,6 @@
 use super::*;
 use http::{HeaderMap, HeaderValue, Method};
+use std::time::UNIX_EPOCH;
 
 /// 2015-10-21T07:28:00Z, the date used by MDN's Retry-After examples.
 fn now() -> SystemTime {
@@ -155,50 +156,6 @@ fn retry_after_handles_now_far_from_date() {
     assert!(parse_retry_after(b"Fri, 31 Dec 9999 23:59:59 GMT", now()).is_some());
 }
 
-// === parse_rate_limit_reset ===
-
-#[test]
-fn rate_limit_reset_small_number_is_delta_seconds() {
-    assert_eq!(parse_rate_limit_reset(b"30", now()), Some(secs(30)));
-    assert_eq!(parse_rate_limit_reset(b" 0 ", now()), Some(Duration::ZERO));
-    // The threshold itself is still a delta.
-    assert_eq!(
-        parse_rate_limit_reset(b"1000000000", now()),
-        Some(secs(1_000_000_000))
-    );
-}
-
-#[test]
-fn rate_limit_reset_large_number_is_epoch_seconds() {
-    assert_eq!(parse_rate_limit_reset(b"1445412540", now()), Some(secs(60)));
-}
-
-#[test]
-fn rate_limit_reset_past_epoch_is_zero() {
-    assert_eq!(
-        parse_rate_limit_reset(b"1445412000", now()),
-        Some(Duration::ZERO)
-    );
-}
-
-#[test]
-fn rate_limit_reset_huge_epoch_saturates_without_panic() {
-    let d = parse_rate_limit_reset(b"99999999999999999999999", now()).expect("saturated");
-    assert_eq!(d, secs(u64::MAX - 1_445_412_480));
-}
-
-#[test]
-fn rate_limit_reset_rejects_malformed() {
-    for bad in [&b""[..], b"-1", b"1.5", b"soon", b"1445412540Z"] {
-        assert_eq!(
-            parse_rate_limit_reset(bad, now()),
-            None,
-            "{:?}",
-            bad.escape_ascii()
-        );
-    }
-}
-
 // === parse_body_millis ===
 
 #[test]
@@ -228,115 +185,6 @@ fn body_millis_huge_saturates_without_panic() {
         parse_body_millis("999999999999999999999999.999"),
         Some(Duration::from_millis(u64::MAX).saturating_add(Duration::from_nanos(999_000)))
     );
-}
-
-// === hint_from ===
-
-const NAMES: [&str; 2] = ["Retry-After", "X-RateLimit-Reset"];
-
-#[test]
-fn hint_prefers_headers_in_given_order() {
-    let h = headers(&[("x-ratelimit-reset", "9"), ("retry-after", "3")]);
-    assert_eq!(
-        hint_from(&h, &NAMES, Some("1000"), Some(secs(1)), now()),
-        Some(RetryHint {
-            delay: secs(3),
-            source: HintSource::RetryAfterHeader
-        })
-    );
-    let reversed = ["X-RateLimit-Reset", "Retry-After"];
-    assert_eq!(
-        hint_from(&h, &reversed, None, None, now()),
-        Some(RetryHint {
-            delay: secs(9),
-            source: HintSource::RateLimitReset
-        })
-    );
-}
-
-#[test]
-fn hint_header_names_match_case_insensitively() {
-    let h = headers(&[("retry-after", "4")]);
-    let hint = hint_from(&h, &["RETRY-AFTER"], None, None, now()).expect("found");
-    assert_eq!(hint.delay, secs(4));
-    assert_eq!(hint.source, HintSource::RetryAfterHeader);
-}
-
-#[test]
-fn hint_ignores_unlisted_headers() {
-    let h = headers(&[("retry-after", "4")]);
-    assert_eq!(
-        hint_from(&h, &["X-RateLimit-Reset"], None, None, now()),
-        None
-    );
-}
-
-#[test]
-fn hint_skips_malformed_header_to_next_source() {
-    let h = headers(&[("retry-after", "soon"), ("x-ratelimit-reset", "bad")]);
-    assert_eq!(
-        hint_from(&h, &NAMES, Some("250"), Some(secs(1)), now()),
-        Some(RetryHint {
-            delay: ms(250),
-            source: HintSource::BodyMillis
-        })
-    );
-}
-
-#[test]
-fn hint_takes_first_valid_value_of_repeated_header() {
-    let h = headers(&[("retry-after", "soon"), ("retry-after", "6")]);
-    assert_eq!(
-        hint_from(&h, &NAMES, None, None, now()).map(|h| h.delay),
-        Some(secs(6))
-    );
-}
-
-#[test]
-fn hint_falls_back_to_catalog_default() {
-    let h = headers(&[]);
-    assert_eq!(
-        hint_from(&h, &NAMES, Some("-5"), Some(secs(1)), now()),
-        Some(RetryHint {
-            delay: secs(1),
-            source: HintSource::CatalogDefault
-        })
-    );
-}
-
-#[test]
-fn hint_is_none_without_any_source() {
-    let h = headers(&[("retry-after", "garbage")]);
-    assert_eq!(hint_from(&h, &NAMES, None, None, now()), None);
-    let no_names: [&str; 0] = [];
-    assert_eq!(hint_from(&h, &no_names, None, None, now()), None);
-}
-
-#[test]
-fn hint_skips_invalid_header_names() {
-    let h = headers(&[("retry-after", "2")]);
-    let names = ["bad name\n", "", "Retry-After"];
-    assert_eq!(
-        hint_from(&h, &names, None, None, now()).map(|h| h.delay),
-        Some(secs(2))
-    );
-}
-
-#[test]
-fn hint_accepts_owned_header_names() {
-    let h = headers(&[("x-ratelimit-reset", "5")]);
-    let names = vec![String::from("x-ratelimit-reset")];
-    assert_eq!(
-        hint_from(&h, &names, None, None, now()).map(|h| h.source),
-        Some(HintSource::RateLimitReset)
-    );
-}
-
-#[test]
-fn hint_source_labels_are_distinct() {
-    let labels: std::collections::HashSet<_> = HintSource::ALL.iter().map(|s| s.as_str()).collect();
-    assert_eq!(labels.len(), HintSource::ALL.len());
-    assert_eq!(HintSource::BodyMillis.to_string(), "body_millis");
 }
 
 // === client_hint ===
