@@ -3,6 +3,8 @@
 pub mod check;
 pub mod coverage;
 pub mod explain;
+pub mod healthcheck;
+pub mod logging;
 pub mod normalize;
 pub mod run;
 
@@ -22,6 +24,16 @@ pub const DEFAULT_CONFIG: &str = "config/errgate.yaml";
 #[derive(Debug, Parser)]
 #[command(name = "errgate", version, about)]
 pub struct Cli {
+    /// Process log format on stderr: `text` or `json` (one JSON object per line). The level
+    /// filter is `RUST_LOG` (default `info`).
+    #[arg(
+        long,
+        global = true,
+        env = "ERRGATE_LOG_FORMAT",
+        value_enum,
+        default_value_t = logging::LogFormat::Text
+    )]
+    pub log_format: logging::LogFormat,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -40,6 +52,9 @@ pub enum Command {
     Normalize(normalize::Args),
     /// Print, write or check the catalog coverage table.
     Coverage(coverage::Args),
+    /// GET an admin URL (default `/readyz`); exit 0 on 200, 1 otherwise. For container
+    /// HEALTHCHECKs and exec probes in images without curl.
+    Healthcheck(healthcheck::Args),
 }
 
 /// `--config FILE`, shared by run and check.
@@ -58,5 +73,31 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         Command::Explain(a) => explain::run(a),
         Command::Normalize(a) => normalize::run(a),
         Command::Coverage(a) => coverage::run(a),
+        Command::Healthcheck(a) => healthcheck::run(a),
+    }
+}
+
+/// Parses the command line. A usage error (clap's own included) prints clap's message and
+/// gives [`EXIT_USAGE`]; `--help` and `--version` print to stdout and give 0.
+pub fn parse_args<I, T>(args: I) -> Result<Cli, ExitCode>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    use clap::Parser as _;
+    Cli::try_parse_from(args).map_err(|e| {
+        // Printing can fail only on a closed stdout/stderr; the exit code still says why.
+        let _ = e.print();
+        ExitCode::from(clap_exit_code(e.kind()))
+    })
+}
+
+/// The exit code of a clap error kind: 0 for `--help`/`--version`, [`EXIT_USAGE`] for every
+/// usage error (including a bare `errgate` with no subcommand, which prints help to stderr).
+pub fn clap_exit_code(kind: clap::error::ErrorKind) -> u8 {
+    use clap::error::ErrorKind;
+    match kind {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => 0,
+        _ => EXIT_USAGE,
     }
 }
