@@ -1,5 +1,5 @@
 //! The admin listener (contract §6): `GET /metrics`, `/healthz`, `/readyz`, `/catalogs`,
-//! `POST /-/reload`. Separate from the client listener so metrics and reload never face
+//! `/uncataloged`, `POST /-/reload`. Separate from the client listener so metrics and reload never face
 //! clients.
 
 use crate::metrics::Metrics;
@@ -143,8 +143,22 @@ impl ServeHttp for AdminApp {
                 }
             }
             ("GET", "/catalogs") => self.catalogs(),
+            ("GET", "/uncataloged") => {
+                let report = self.runtime.uncataloged.report();
+                match serde_json::to_value(&report) {
+                    Ok(v) => json(StatusCode::OK, &v),
+                    Err(e) => respond(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "text/plain",
+                        e.to_string().into_bytes(),
+                    ),
+                }
+            }
             ("POST", "/-/reload") => self.reload().await,
-            (_, "/metrics" | "/healthz" | "/readyz" | "/catalogs" | "/-/reload") => respond(
+            (
+                _,
+                "/metrics" | "/healthz" | "/readyz" | "/catalogs" | "/uncataloged" | "/-/reload",
+            ) => respond(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "text/plain",
                 b"method not allowed\n".to_vec(),

@@ -1,5 +1,6 @@
 //! Command line (contract §5): one module per subcommand, each `run(args) -> ExitCode`.
 
+pub mod catalog;
 pub mod check;
 pub mod coverage;
 pub mod explain;
@@ -55,6 +56,8 @@ pub enum Command {
     /// GET an admin URL (default `/readyz`); exit 0 on 200, 1 otherwise. For container
     /// HEALTHCHECKs and exec probes in images without curl.
     Healthcheck(healthcheck::Args),
+    /// Catalog tools: `catalog suggest` turns uncataloged errors into entries to review.
+    Catalog(catalog::Args),
 }
 
 /// `--config FILE`, shared by run and check.
@@ -74,6 +77,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         Command::Normalize(a) => normalize::run(a),
         Command::Coverage(a) => coverage::run(a),
         Command::Healthcheck(a) => healthcheck::run(a),
+        Command::Catalog(a) => catalog::run(a),
     }
 }
 

@@ -25,3 +25,4 @@ pub mod retry;
 pub mod runtime;
 pub mod scan;
 pub mod secret;
+pub mod uncataloged;

@@ -64,6 +64,8 @@ pub struct Runtime {
     reload_lock: Mutex<()>,
     /// Cooldown holds, per (route, key).
     pub cooldowns: CooldownTable,
+    /// Uncataloged vendor errors seen since start (`GET /uncataloged`).
+    pub uncataloged: crate::uncataloged::Uncataloged,
 }
 
 fn unix(t: SystemTime) -> Option<u64> {
@@ -195,6 +197,7 @@ impl Runtime {
             }),
             reload_lock: Mutex::new(()),
             cooldowns,
+            uncataloged: crate::uncataloged::Uncataloged::new(now),
         })
     }
 
