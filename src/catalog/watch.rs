@@ -4,8 +4,9 @@
 //! happen in [`crate::reloader`].
 //!
 //! Two filters keep it from waking itself: access events (the reload's own reads of the files
-//! it watches) are ignored, and in the config file's directory only the config file itself and
-//! ConfigMap `..`-prefixed entries count (that directory may hold logs or other busy files).
+//! it watches) are ignored, and in the directory of a watched file (the config file, secret files
+//! named by `upstream_headers` `{file: PATH}` values) only that file itself and ConfigMap/Secret
+//! `..`-prefixed entries count (that directory may hold logs or other busy files).
 
 use notify::event::EventKind;
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
@@ -20,13 +21,28 @@ pub struct DirWatcher {
     pub dirs: Vec<PathBuf>,
 }
 
+/// A single file watched through its directory.
+#[derive(Debug, Clone)]
+struct WatchedFile {
+    dir: PathBuf,
+    name: OsString,
+}
+
+impl WatchedFile {
+    fn new(file: &Path) -> WatchedFile {
+        let dir = match file.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        WatchedFile {
+            dir,
+            name: file.file_name().map(OsString::from).unwrap_or_default(),
+        }
+    }
+}
+
 /// Whether an event is a hint to reload.
-fn relevant(
-    ev: &notify::Event,
-    catalog_dir: &Path,
-    config_dir: &Path,
-    config_name: &OsString,
-) -> bool {
+fn relevant(ev: &notify::Event, catalog_dir: &Path, files: &[WatchedFile]) -> bool {
     if matches!(ev.kind, EventKind::Access(_)) {
         return false;
     }
@@ -37,10 +53,11 @@ fn relevant(
     ev.paths.iter().any(|p| {
         let parent = p.parent().unwrap_or(Path::new(""));
         let name = p.file_name().unwrap_or_default();
-        let in_catalogs = same_dir(parent, catalog_dir);
-        let is_config = same_dir(parent, config_dir)
-            && (name == config_name.as_os_str() || name.to_string_lossy().starts_with(".."));
-        in_catalogs || is_config
+        same_dir(parent, catalog_dir)
+            || files.iter().any(|f| {
+                (name == f.name.as_os_str() || name.to_string_lossy().starts_with(".."))
+                    && same_dir(parent, &f.dir)
+            })
     })
 }
 
@@ -55,18 +72,21 @@ pub fn watch(
     config_file: &Path,
     tx: mpsc::Sender<()>,
 ) -> notify::Result<DirWatcher> {
-    let config_dir = match config_file.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let config_name = config_file
-        .file_name()
-        .map(OsString::from)
-        .unwrap_or_default();
-    let (cat, cfg) = (catalog_dir.to_path_buf(), config_dir.clone());
+    watch_files(catalog_dir, &[config_file.to_path_buf()], tx)
+}
+
+/// Like [`watch`], for several single files (the config file and secret files), each watched
+/// through its directory so write-and-rename and `..data` symlink swaps are seen.
+pub fn watch_files(
+    catalog_dir: &Path,
+    files: &[PathBuf],
+    tx: mpsc::Sender<()>,
+) -> notify::Result<DirWatcher> {
+    let watched: Vec<WatchedFile> = files.iter().map(|f| WatchedFile::new(f)).collect();
+    let (cat, w2) = (catalog_dir.to_path_buf(), watched.clone());
     let mut w = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         let hint = match &res {
-            Ok(ev) => relevant(ev, &cat, &cfg, &config_name),
+            Ok(ev) => relevant(ev, &cat, &w2),
             // A watcher error may mean missed events: re-read.
             Err(_) => true,
         };
@@ -77,9 +97,11 @@ pub fn watch(
     })?;
     w.watch(catalog_dir, RecursiveMode::NonRecursive)?;
     let mut dirs = vec![catalog_dir.to_path_buf()];
-    if !same_dir(&config_dir, catalog_dir) {
-        w.watch(&config_dir, RecursiveMode::NonRecursive)?;
-        dirs.push(config_dir);
+    for f in &watched {
+        if !dirs.iter().any(|d| same_dir(d, &f.dir)) {
+            w.watch(&f.dir, RecursiveMode::NonRecursive)?;
+            dirs.push(f.dir.clone());
+        }
     }
     Ok(DirWatcher { _inner: w, dirs })
 }
@@ -93,45 +115,66 @@ mod tests {
         notify::Event::new(kind).add_path(PathBuf::from(p))
     }
 
+    fn cfg() -> Vec<WatchedFile> {
+        vec![WatchedFile::new(Path::new("/d/errgate.yaml"))]
+    }
+
     #[test]
     fn reads_of_watched_files_are_not_hints() {
-        let name = OsString::from("errgate.yaml");
-        let (c, d) = (Path::new("/c"), Path::new("/d"));
+        let (c, d) = (Path::new("/c"), &cfg());
         assert!(!relevant(
             &ev(EventKind::Access(AccessKind::Any), "/c/pk.yaml"),
             c,
-            d,
-            &name
+            d
         ));
         assert!(relevant(
             &ev(EventKind::Modify(ModifyKind::Any), "/c/pk.yaml"),
             c,
-            d,
-            &name
+            d
         ));
     }
 
     #[test]
     fn only_the_config_file_counts_in_its_directory() {
-        let name = OsString::from("errgate.yaml");
-        let (c, d) = (Path::new("/c"), Path::new("/d"));
+        let (c, d) = (Path::new("/c"), &cfg());
         assert!(relevant(
             &ev(EventKind::Create(CreateKind::Any), "/d/errgate.yaml"),
             c,
-            d,
-            &name
+            d
         ));
         assert!(relevant(
             &ev(EventKind::Create(CreateKind::Any), "/d/..data"),
             c,
-            d,
-            &name
+            d
         ));
         assert!(!relevant(
             &ev(EventKind::Modify(ModifyKind::Any), "/d/errgate.log"),
             c,
-            d,
-            &name
+            d
+        ));
+    }
+
+    #[test]
+    fn secret_files_and_their_data_swaps_count() {
+        let c = Path::new("/c");
+        let files = vec![
+            WatchedFile::new(Path::new("/d/errgate.yaml")),
+            WatchedFile::new(Path::new("/run/secrets/pk/api-key")),
+        ];
+        for p in [
+            "/run/secrets/pk/api-key",
+            "/run/secrets/pk/..data_tmp",
+            "/run/secrets/pk/..data",
+        ] {
+            assert!(
+                relevant(&ev(EventKind::Create(CreateKind::Any), p), c, &files),
+                "{p}"
+            );
+        }
+        assert!(!relevant(
+            &ev(EventKind::Modify(ModifyKind::Any), "/run/secrets/pk/other"),
+            c,
+            &files
         ));
     }
 }
