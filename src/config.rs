@@ -5,6 +5,7 @@
 //! nothing here panics on input. Only runtime types reach the proxy.
 
 pub mod file;
+pub mod headers;
 mod validate;
 
 use crate::retry::RetryPolicy;
