@@ -11,10 +11,18 @@ use pingora_prometheus::prometheus::{
     Registry,
 };
 
-/// Latency buckets (seconds): 1 ms to 30 s, covering loopback hops to slow vendor calls.
+/// Latency buckets (seconds): 1 ms to 5 min. The top buckets reach past the longest time a
+/// request can take with the defaults: one attempt is bounded by `timeouts.total` (60 s), and a
+/// retried request by `retry.max_attempts` attempts plus waits within `retry.total_budget`
+/// (2 × 60 s + 5 s = 125 s), so a request that hits a timeout lands in a finite bucket and
+/// quantiles near the timeout stay meaningful instead of collapsing into `+Inf`.
 pub const LATENCY_BUCKETS: &[f64] = &[
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+    120.0, 300.0,
 ];
+
+/// Name of the build-information gauge (`version` label, value 1).
+pub const BUILD_INFO: &str = "errgate_build_info";
 
 /// `upstream_code` label of a vendor code its catalog does not list.
 pub const UNCATALOGED: &str = "uncataloged";
@@ -81,8 +89,8 @@ pub struct Metrics {
     pub catalog_entries: IntGaugeVec,
     /// `errgate_catalog_last_reload_success_timestamp_seconds`.
     pub last_reload_success: IntGauge,
-    /// `errgate_info{version}` = 1.
-    pub info: IntGaugeVec,
+    /// `errgate_build_info{version}` = 1.
+    pub build_info: IntGaugeVec,
     /// Requests handled in total, any outcome (for quick sanity checks).
     pub handled: IntCounter,
     /// `errgate_access_log_dropped_total`: access log lines dropped under back-pressure or on
@@ -238,17 +246,90 @@ impl Metrics {
                 &["vendor"],
             )?,
             last_reload_success,
-            info: gauge(reg, "errgate_info", "Build information.", &["version"])?,
+            build_info: gauge(
+                reg,
+                BUILD_INFO,
+                "Always 1; the version label is errgate's version.",
+                &["version"],
+            )?,
             handled,
             access_log_dropped,
         };
-        m.info
+        m.build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
         // Both results exist from the start so `increase()` sees the first failure.
         for r in ["success", "failure"] {
             m.reloads.with_label_values(&[r]);
         }
+        register_process_collector(reg)?;
         Ok(m)
+    }
+}
+
+/// Registers the standard process metrics (`process_cpu_seconds_total`,
+/// `process_resident_memory_bytes`, `process_virtual_memory_bytes`, `process_open_fds`,
+/// `process_max_fds`, `process_start_time_seconds`, `process_threads`), read from `/proc/self`
+/// at scrape time by the `prometheus` crate's `ProcessCollector`. The crate's default registry
+/// (production's) already holds one when its `process` feature is on, so an existing
+/// registration is fine. Linux only; elsewhere nothing is registered.
+pub fn register_process_collector(reg: &Registry) -> prometheus::Result<()> {
+    #[cfg(target_os = "linux")]
+    match reg.register(Box::new(
+        prometheus::process_collector::ProcessCollector::for_self(),
+    )) {
+        Ok(()) | Err(prometheus::Error::AlreadyReg) => {}
+        Err(e) => return Err(e),
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = reg;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registers_build_info_process_metrics_and_long_buckets() {
+        let reg = Registry::new();
+        let m = Metrics::register(&reg).expect("register");
+        m.duration
+            .with_label_values(&["r", "gateway"])
+            .observe(61.0);
+        let families = reg.gather();
+        let names: Vec<&str> = families.iter().map(|f| f.name()).collect();
+        #[cfg(target_os = "linux")]
+        for want in [
+            "process_cpu_seconds_total",
+            "process_resident_memory_bytes",
+            "process_open_fds",
+        ] {
+            assert!(names.contains(&want), "{want} missing from {names:?}");
+        }
+        let info = families
+            .iter()
+            .find(|f| f.name() == BUILD_INFO)
+            .expect("build info");
+        let metric = &info.get_metric()[0];
+        assert_eq!(metric.get_gauge().value(), 1.0);
+        assert_eq!(metric.get_label()[0].name(), "version");
+        assert_eq!(metric.get_label()[0].value(), env!("CARGO_PKG_VERSION"));
+        // A 61 s request (past the default 60 s total timeout) lands in a finite bucket.
+        let h = families
+            .iter()
+            .find(|f| f.name() == "errgate_request_duration_seconds")
+            .expect("histogram");
+        let buckets = h.get_metric()[0].get_histogram().get_bucket();
+        let b120 = buckets
+            .iter()
+            .find(|b| b.upper_bound() == 120.0)
+            .expect("120 s bucket");
+        assert_eq!(b120.cumulative_count(), 1);
+        let b60 = buckets
+            .iter()
+            .find(|b| b.upper_bound() == 60.0)
+            .expect("60 s");
+        assert_eq!(b60.cumulative_count(), 0);
     }
 }

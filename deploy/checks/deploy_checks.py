@@ -32,7 +32,8 @@ import sys
 
 import yaml
 
-# errgate's metrics (contract.md section 7 plus the project's additions).
+# errgate's metrics (contract.md section 7 plus the project's additions). A quick offline
+# check; tests/deploy_metrics.rs checks the same files against a real errgate's exposition.
 COUNTERS = {
     "errgate_requests_total", "errgate_errors_total", "errgate_catalog_reloads_total",
     "errgate_cooldown_rejections_total", "errgate_retries_total",
@@ -41,7 +42,7 @@ COUNTERS = {
 HISTOGRAMS = {"errgate_request_duration_seconds", "errgate_upstream_duration_seconds"}
 GAUGES = {
     "errgate_requests_in_flight", "errgate_cooldowns_active", "errgate_catalog_entries",
-    "errgate_catalog_last_reload_success_timestamp_seconds",
+    "errgate_catalog_last_reload_success_timestamp_seconds", "errgate_build_info",
 }
 LABELS = {
     "errgate_requests_total": {"route", "outcome", "status"},
@@ -50,7 +51,8 @@ LABELS = {
     "errgate_catalog_reloads_total": {"result"},
     "errgate_upstream_duration_seconds": {"route"},
     "errgate_requests_in_flight": {"route"},
-    "errgate_cooldowns_active": {"route"},
+    "errgate_cooldowns_active": set(),
+    "errgate_build_info": {"version"},
     "errgate_cooldown_rejections_total": {"route"},
     "errgate_retries_total": {"route", "result"},
     "errgate_held_fallbacks_total": {"route", "reason"},
