@@ -181,10 +181,10 @@ fn deploy_exprs() -> (Vec<Expr>, BTreeMap<String, String>) {
     let p = repo().join("deploy/grafana/errgate-dashboard.json");
     let dash: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&p).expect("dashboard")).expect("json");
+    // label_values(METRIC{...}, LABEL): the label must exist on the metric.
+    let lv = Regex::new(r"^label_values\((.*),\s*([a-zA-Z_]+)\)$").expect("re");
     for v in dash["templating"]["list"].as_array().expect("templating") {
         if let Some(def) = v["definition"].as_str() {
-            // label_values(METRIC{...}, LABEL): the label must exist on the metric.
-            let lv = Regex::new(r"^label_values\((.*),\s*([a-zA-Z_]+)\)$").expect("re");
             let c = lv.captures(def).unwrap_or_else(|| panic!("variable {def}"));
             exprs.push(Expr {
                 place: format!("dashboard variable {}", v["name"]),
@@ -310,6 +310,7 @@ impl Checker<'_> {
         let matcher =
             Regex::new(r#"([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)""#)
                 .expect("re");
+        let literal = Regex::new(r"^[A-Za-z0-9_]+(\|[A-Za-z0-9_]+)*$").expect("re");
         for c in sel.captures_iter(&e.text) {
             let name = &c[1];
             let Some(labels) = self.labels_of(name, 0) else {
@@ -327,7 +328,6 @@ impl Checker<'_> {
                     ));
                     continue;
                 }
-                let literal = Regex::new(r"^[A-Za-z0-9_]+(\|[A-Za-z0-9_]+)*$").expect("re");
                 let checkable = (op == "=" || op == "=~") && literal.is_match(value);
                 let fams = self.fams;
                 let Some(seen) = fams.get(name).and_then(|f| f.values.get(label)) else {
