@@ -2,14 +2,20 @@
 //! pure code, writes the result back.
 //!
 //! errgate answers from `request_filter`, driving Pingora's own HTTP `Connector` (pooling, TLS,
-//! H1/H2) in [`forward`], because Pingora writes the response header before body filters run
+//! H1/H2) in [`serve`], because Pingora writes the response header before body filters run
 //! and a vendor error inside a 200 must change the status (see ARCHITECTURE.md, "Deciding before
 //! the header is sent"). `upstream_peer` is therefore never reached.
 
 mod access;
+mod admission;
+mod body;
 pub mod ctx;
-mod forward;
+mod exchange;
+pub mod headers;
 mod resolve;
+pub mod route_state;
+mod serve;
+mod upstream;
 
 use crate::access_log::AccessLog;
 use crate::metrics::Metrics;
@@ -17,7 +23,7 @@ use crate::runtime::Runtime;
 use async_trait::async_trait;
 use pingora::connectors::http::Connector;
 use pingora::prelude::HttpPeer;
-use pingora::proxy::{ProxyHttp, Session};
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorType, Result};
 use std::sync::Arc;
 
@@ -37,6 +43,7 @@ pub struct Gateway {
     pub access_log: AccessLog,
     connector: Connector,
     resolver: Resolver,
+    routes: route_state::RouteStates,
 }
 
 // === impl Gateway ===
@@ -52,6 +59,7 @@ impl Gateway {
             access_log: AccessLog::off(),
             connector: Connector::new(Some(opts)),
             resolver: Resolver::default(),
+            routes: route_state::RouteStates::default(),
         }
     }
 
@@ -74,7 +82,7 @@ impl ProxyHttp for Gateway {
     /// Always returns `Ok(true)` (response sent) unless the client connection failed.
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         ctx.begin(session.req_header());
-        forward::serve(self, session, ctx).await?;
+        serve::serve(self, session, ctx).await?;
         Ok(true)
     }
 
@@ -84,6 +92,43 @@ impl ProxyHttp for Gateway {
             ErrorType::InternalError,
             "errgate forwards from request_filter",
         )
+    }
+
+    /// An error that escaped the exchange still leaves as problem+json when nothing was written
+    /// yet; a dead client connection gets nothing.
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        ctx: &mut RequestCtx,
+    ) -> FailToProxy {
+        let client_gone = e.esource() == &pingora::ErrorSource::Downstream
+            && matches!(
+                e.etype(),
+                ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed
+            );
+        if client_gone || session.response_written().is_some() {
+            return FailToProxy {
+                error_code: 0,
+                can_reuse_downstream: false,
+            };
+        }
+        log::warn!("request failed outside the exchange: {e}");
+        let p = crate::problem::Problem::gateway(
+            crate::problem::Code::Internal,
+            500,
+            "INTERNAL_ERROR",
+            "errgate could not handle the request; the error is logged.",
+        );
+        let base = self.runtime.snapshot().config.problem_type_base.clone();
+        let code = match serve::answer(session, ctx, &p, &base, None).await {
+            Ok(()) => 500,
+            Err(_) => 0,
+        };
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
     }
 
     /// Records the request's metrics and writes its access log line.

@@ -66,6 +66,18 @@ pub const DEFAULT_MAX_REPLAY_BODY: usize = 64 * 1024;
 /// invisible to most callers.
 pub const DEFAULT_BACKOFF_BASE: Duration = Duration::from_millis(100);
 
+/// Share of a route's requests in flight that may be in a retry at once, in percent.
+///
+/// Why: Envoy's retry budget default; a vendor outage can add at most a fifth to the load
+/// errgate sends it, instead of doubling it.
+pub const DEFAULT_BUDGET_PERCENT: u32 = 20;
+
+/// Retries in flight a route may always have, whatever the share allows.
+///
+/// Why: Envoy's `min_retry_concurrency` default; at low traffic a share of a few requests
+/// rounds to zero and would forbid every retry.
+pub const DEFAULT_BUDGET_MIN_CONCURRENCY: u32 = 3;
+
 /// Largest backoff step (before jitter).
 ///
 /// Why: equal to [`DEFAULT_MAX_WAIT`]; a longer step would only be cut by it.
@@ -349,6 +361,10 @@ pub struct RetryPolicy {
     pub max_replay_body: usize,
     /// Backoff used when the vendor gave no hint.
     pub backoff: Backoff,
+    /// Share of the route's requests in flight that may be in a retry at once, in percent.
+    pub budget_percent: u32,
+    /// Retries in flight always allowed, whatever the share says.
+    pub budget_min_concurrency: u32,
 }
 
 impl Default for RetryPolicy {
@@ -360,6 +376,8 @@ impl Default for RetryPolicy {
             total_budget: DEFAULT_TOTAL_BUDGET,
             max_replay_body: DEFAULT_MAX_REPLAY_BODY,
             backoff: Backoff::default(),
+            budget_percent: DEFAULT_BUDGET_PERCENT,
+            budget_min_concurrency: DEFAULT_BUDGET_MIN_CONCURRENCY,
         }
     }
 }

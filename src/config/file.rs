@@ -99,6 +99,10 @@ pub struct FileRetry {
     pub max_replay_body_bytes: Option<usize>,
     /// First backoff step when the vendor gave no hint. Default `100ms`.
     pub backoff_base: Option<String>,
+    /// Share (percent) of the route's requests in flight that may be in a retry. Default 20.
+    pub budget_percent: Option<u32>,
+    /// Retries in flight always allowed. Default 3.
+    pub budget_min_concurrency: Option<u32>,
 }
 
 /// Cooldown knobs.

@@ -215,6 +215,19 @@ fn retry_policy(
     if let Some(b) = f.max_replay_body_bytes {
         p.max_replay_body = b;
     }
+    if let Some(n) = f.budget_percent {
+        if n > 100 {
+            errs.push(
+                format!("{path}.budget_percent"),
+                "must be between 0 and 100",
+            );
+        } else {
+            p.budget_percent = n;
+        }
+    }
+    if let Some(n) = f.budget_min_concurrency {
+        p.budget_min_concurrency = n;
+    }
     if f.backoff_base.is_some() {
         let base_step = duration_or(
             &f.backoff_base,

@@ -1,9 +1,9 @@
 //! Per-request state: what the metrics and the access log need at the end, nothing more.
 
+use super::route_state::RouteHandles;
 use crate::ids::{self, TraceParent};
 use crate::metrics::{Metrics, Outcome, NO_ROUTE};
 use pingora::http::RequestHeader;
-use pingora_prometheus::prometheus::IntGauge;
 use std::sync::Arc;
 use tokio::time::Instant;
 
@@ -32,8 +32,10 @@ pub struct RequestCtx {
     pub status: u16,
     /// Error labels when an error was answered.
     pub error: Option<ErrorLabels>,
-    /// In-flight gauge of the route, decremented when recorded.
-    pub in_flight: Option<IntGauge>,
+    /// The route's handles; its in-flight gauge is decremented when recorded.
+    pub handles: Option<Arc<RouteHandles>>,
+    /// Whether this request holds a slot of the route's retry budget.
+    pub retry_slot: bool,
     /// Attempts made.
     pub attempts: u32,
     /// The request id: the client's valid `X-Request-Id` or a generated one (set by [`begin`]).
@@ -63,7 +65,8 @@ impl RequestCtx {
             outcome: Outcome::Gateway,
             status: 0,
             error: None,
-            in_flight: None,
+            handles: None,
+            retry_slot: false,
             attempts: 0,
             request_id: String::new(),
             trace: None,
@@ -95,8 +98,11 @@ impl RequestCtx {
 
     /// Counts the request in the metrics (called once, from `logging`).
     pub fn record(&mut self, m: &Metrics) {
-        if let Some(g) = self.in_flight.take() {
-            g.dec();
+        if let Some(h) = self.handles.take() {
+            h.in_flight.dec();
+            if std::mem::take(&mut self.retry_slot) {
+                h.budget.release();
+            }
         }
         let route = self.route.as_deref().unwrap_or(NO_ROUTE);
         let outcome = self.outcome.as_str();

@@ -32,6 +32,7 @@ fn policy() -> RetryPolicy {
         max_replay_body: DEFAULT_MAX_REPLAY_BODY,
         // Zero jitter so backoff waits are exact.
         backoff: Backoff::try_new(ms(100), secs(1), 0.0).expect("valid backoff"),
+        ..RetryPolicy::default()
     }
 }
 

@@ -1,0 +1,244 @@
+//! The response body: pass-through streaming, holding while [`Hold`] decides, and one release
+//! path for both (the vendor's header, the held chunks exactly as received, then the rest).
+//!
+//! Pass-through chunks are `Bytes` moved from the upstream session to the downstream one: no
+//! copies, no scanning.
+
+use super::exchange::{
+    exchange_problem, Attempt, Delivery, Exchange, Failure, VendorFailure, POOL_IDLE_TIMEOUT,
+};
+use super::headers::client_header;
+use super::upstream::Answered;
+use super::RequestCtx;
+use crate::metrics::{Outcome, NO_CODE, UNCATALOGED};
+use crate::normalize::{self, Hold, HoldStep, Verdict};
+use crate::problem::Problem;
+use crate::scan::ScanLimits;
+use bytes::Bytes;
+use http::header;
+use pingora::http::ResponseHeader;
+use pingora::protocols::http::HttpTask;
+use pingora::proxy::Session;
+use pingora::Result;
+use std::time::SystemTime;
+use tokio::time::Instant;
+
+/// Scanner depth limit: vendor envelopes are shallow; this bounds the state per request.
+const SCAN_MAX_DEPTH: usize = 64;
+/// Largest captured value (message, code, errors) in bytes.
+const SCAN_MAX_CAPTURE_BYTES: usize = 8 * 1024;
+/// Most already-readable body chunks written together in one downstream write.
+const STREAM_BATCH: usize = 8;
+
+/// What was read of a held body when the release decision came.
+#[derive(Default)]
+struct Held {
+    chunks: Vec<Bytes>,
+    /// The upstream body ended (nothing left to stream).
+    ended: bool,
+}
+
+// === impl Exchange ===
+
+impl Exchange<'_> {
+    /// Passes the response through, or holds it while it may be an error.
+    pub(super) async fn respond(
+        &self,
+        s: &mut Session,
+        ctx: &mut RequestCtx,
+        answered: Answered,
+        deadline: Instant,
+    ) -> Result<Attempt> {
+        let Answered { session: up, peer } = answered;
+        let Some(resp) = up.response_header() else {
+            let p = Problem::upstream_reset(&self.route.name, "no response header");
+            return Ok(Attempt::Failed(Failure::own(p, Delivery::Sent, false)));
+        };
+        let status = resp.status.as_u16();
+        if !normalize::must_hold(self.vendor, status, &resp.headers, self.head_only) {
+            let head = resp.clone();
+            self.release(s, ctx, up, &peer, head, Held::default())
+                .await?;
+            return Ok(Attempt::Passed);
+        }
+        self.hold(s, ctx, up, peer, deadline).await
+    }
+
+    /// Holds the header and body chunks while [`Hold`] decides, then releases or fails.
+    async fn hold(
+        &self,
+        s: &mut Session,
+        ctx: &mut RequestCtx,
+        mut up: pingora::protocols::http::client::HttpSession,
+        peer: pingora::prelude::HttpPeer,
+        deadline: Instant,
+    ) -> Result<Attempt> {
+        let route = &self.route.name;
+        let h = self.handles;
+        h.held.inc();
+        let Some(resp) = up.response_header().cloned() else {
+            let p = Problem::upstream_reset(route, "no response header");
+            return Ok(Attempt::Failed(Failure::own(p, Delivery::Sent, false)));
+        };
+        let status = resp.status.as_u16();
+        let encoding = resp
+            .headers
+            .get(header::CONTENT_ENCODING)
+            .and_then(|v| v.to_str().ok());
+        let limits = ScanLimits {
+            max_depth: SCAN_MAX_DEPTH,
+            max_capture_bytes: SCAN_MAX_CAPTURE_BYTES,
+        };
+        let mut hold = Hold::new(
+            self.vendor,
+            status,
+            encoding,
+            self.config.hold_max_bytes,
+            limits,
+        );
+        let mut step = hold.first_step();
+        let mut held = Held::default();
+        while step == HoldStep::More {
+            let read = tokio::time::timeout_at(deadline, up.read_response_body()).await;
+            let next = match read {
+                Ok(Ok(Some(chunk))) => chunk,
+                Ok(Ok(None)) => {
+                    hold.end();
+                    held.ended = true;
+                    break;
+                }
+                // The vendor cut or stalled a known error: its status and what was read are
+                // still the best answer.
+                Ok(Err(_)) | Err(_) if hold.cut() => break,
+                Ok(Err(e)) => {
+                    up.shutdown().await;
+                    let p = exchange_problem(route, &e, true);
+                    return Ok(Attempt::Failed(Failure::own(p, Delivery::Sent, false)));
+                }
+                Err(_) => {
+                    up.shutdown().await;
+                    let p = Problem::upstream_timeout(
+                        route,
+                        "the response body did not arrive before the total deadline",
+                    );
+                    return Ok(Attempt::Failed(Failure::own(p, Delivery::Sent, false)));
+                }
+            };
+            step = hold.feed(&next);
+            held.chunks.push(next);
+        }
+        h.scanned_bytes.inc_by(hold.decoded_bytes());
+        if let Some(reason) = hold.fallback() {
+            self.gw
+                .metrics
+                .held_fallbacks
+                .with_label_values(&[route, reason])
+                .inc();
+        }
+        if step != HoldStep::Release {
+            let (verdict, facts) = hold.verdict(
+                self.method.as_str(),
+                &self.match_path,
+                &resp.headers,
+                SystemTime::now(),
+                self.config.retry_after_max,
+            );
+            if let Verdict::Error(problem, hint) = verdict {
+                if held.ended {
+                    self.gw
+                        .connector
+                        .release_http_session(up, &peer, Some(POOL_IDLE_TIMEOUT))
+                        .await;
+                } else {
+                    up.shutdown().await;
+                }
+                let code_label = match facts.code.as_deref() {
+                    Some(c) if self.vendor.knows_code(c) => c.to_string(),
+                    Some(_) => {
+                        self.gw
+                            .metrics
+                            .uncataloged
+                            .with_label_values(&[&**route, self.vendor.id.as_str()])
+                            .inc();
+                        UNCATALOGED.to_string()
+                    }
+                    None => NO_CODE.to_string(),
+                };
+                return Ok(Attempt::Failed(Failure::Vendor(VendorFailure {
+                    problem,
+                    hint,
+                    code_label,
+                })));
+            }
+        }
+        self.release(s, ctx, up, &peer, resp, held).await?;
+        Ok(Attempt::Passed)
+    }
+
+    /// The one release path: the vendor's header (minus hop-by-hop), the held chunks exactly as
+    /// received, then the rest of the body as it arrives; the connection goes back to the pool
+    /// when the body ended cleanly.
+    async fn release(
+        &self,
+        s: &mut Session,
+        ctx: &mut RequestCtx,
+        mut up: pingora::protocols::http::client::HttpSession,
+        peer: &pingora::prelude::HttpPeer,
+        head: ResponseHeader,
+        held: Held,
+    ) -> Result<()> {
+        ctx.status = head.status.as_u16();
+        ctx.outcome = Outcome::Passthrough;
+        s.write_response_header(client_header(head), false).await?;
+        if !held.chunks.is_empty() {
+            let tasks = held
+                .chunks
+                .into_iter()
+                .map(|c| HttpTask::Body(Some(c), false))
+                .collect();
+            s.write_response_tasks(tasks).await?;
+        }
+        let mut ended = held.ended;
+        while !ended {
+            let first = match up.read_response_body().await {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => break,
+                Err(e) => {
+                    // The header is already sent: the only honest signal left is to cut the
+                    // client connection.
+                    up.shutdown().await;
+                    return Err(e.into_up());
+                }
+            };
+            // Chunks that are already readable go out in one write, as Pingora's own proxy loop
+            // batches them: one syscall instead of one per 64 KiB (see benches/load/README.md).
+            let mut tasks = Vec::with_capacity(STREAM_BATCH);
+            tasks.push(HttpTask::Body(Some(first), false));
+            while tasks.len() < STREAM_BATCH {
+                tokio::select! {
+                    biased;
+                    r = up.read_response_body() => match r {
+                        Ok(Some(chunk)) => tasks.push(HttpTask::Body(Some(chunk), false)),
+                        Ok(None) => {
+                            ended = true;
+                            break;
+                        }
+                        Err(e) => {
+                            s.write_response_tasks(tasks).await?;
+                            up.shutdown().await;
+                            return Err(e.into_up());
+                        }
+                    },
+                    _ = std::future::ready(()) => break,
+                }
+            }
+            s.write_response_tasks(tasks).await?;
+        }
+        s.write_response_body(None, true).await?;
+        self.gw
+            .connector
+            .release_http_session(up, peer, Some(POOL_IDLE_TIMEOUT))
+            .await;
+        Ok(())
+    }
+}

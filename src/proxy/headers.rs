@@ -1,0 +1,240 @@
+//! Header policy, pure: what goes to the vendor, what goes back to the client, and the request id.
+//!
+//! No `Session`, no sockets: every function takes header values and returns header values, so
+//! the rules are unit-tested here without a proxy.
+
+use crate::problem::{self, Problem};
+use http::header::{self, HeaderName};
+use http::HeaderMap;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::Result;
+
+/// Longest `X-Request-Id` echoed; a longer one is replaced.
+pub const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// The request id header, both directions.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1) never forwarded in either direction.
+const HOP_BY_HOP: &[HeaderName] = &[
+    header::CONNECTION,
+    header::TE,
+    header::TRAILER,
+    header::UPGRADE,
+    header::PROXY_AUTHORIZATION,
+    header::PROXY_AUTHENTICATE,
+];
+
+/// Whether `name` is hop-by-hop: a fixed one, or listed in the message's `Connection`.
+pub fn is_hop_by_hop(name: &HeaderName, listed: &[String]) -> bool {
+    HOP_BY_HOP.contains(name)
+        || name.as_str() == "keep-alive"
+        || name.as_str() == "proxy-connection"
+        || listed.iter().any(|l| l.eq_ignore_ascii_case(name.as_str()))
+}
+
+/// Header names listed in `Connection` (they are hop-by-hop too).
+pub fn connection_listed(h: &HeaderMap) -> Vec<String> {
+    h.get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|s| s.trim().to_ascii_lowercase())
+        .filter(|s| !s.is_empty() && s != "close" && s != "keep-alive")
+        .collect()
+}
+
+/// What the vendor is sent, beyond the client's end-to-end headers.
+pub struct UpstreamTarget<'a> {
+    /// Request method.
+    pub method: &'a http::Method,
+    /// Path and query on the vendor (the route's base path joined with the client's rest).
+    pub path: &'a str,
+    /// `Host` for the vendor.
+    pub authority: &'a str,
+    /// Headers the route injects (credentials); they replace the client's.
+    pub inject: &'a [(HeaderName, http::HeaderValue)],
+    /// Whether a body follows (adds chunked framing when the client gave none).
+    pub has_body: bool,
+}
+
+/// The request header sent to the vendor: the client's end-to-end headers (no hop-by-hop,
+/// `Host` or `Expect`), the vendor's `Host`, the route's injected headers, and framing.
+pub fn upstream_request(req: &RequestHeader, to: &UpstreamTarget<'_>) -> Result<RequestHeader> {
+    let listed = connection_listed(&req.headers);
+    let mut up = RequestHeader::build(
+        to.method.clone(),
+        to.path.as_bytes(),
+        Some(req.headers.len() + 2),
+    )?;
+    for (name, value) in req.headers.iter() {
+        if is_hop_by_hop(name, &listed) || name == header::HOST || name == header::EXPECT {
+            continue;
+        }
+        up.append_header(name.clone(), value.clone())?;
+    }
+    up.insert_header(header::HOST, to.authority)?;
+    for (k, v) in to.inject {
+        up.insert_header(k.clone(), v.clone())?;
+    }
+    if to.has_body
+        && up.headers.get(header::CONTENT_LENGTH).is_none()
+        && up.headers.get(header::TRANSFER_ENCODING).is_none()
+    {
+        up.insert_header(header::TRANSFER_ENCODING, "chunked")?;
+    }
+    Ok(up)
+}
+
+/// The response header sent to the client for a pass-through: the vendor's, minus hop-by-hop
+/// (takes it by value: the held path owns its copy already).
+pub fn client_header(resp: ResponseHeader) -> Box<ResponseHeader> {
+    let listed = connection_listed(&resp.headers);
+    let mut out = Box::new(resp);
+    let remove: Vec<HeaderName> = out
+        .headers
+        .keys()
+        .filter(|n| is_hop_by_hop(n, &listed))
+        .cloned()
+        .collect();
+    for n in remove {
+        out.remove_header(&n);
+    }
+    out
+}
+
+/// The client's `X-Request-Id` when it is sane (printable ASCII, at most
+/// [`MAX_REQUEST_ID_LEN`] bytes), else `None`.
+pub fn client_request_id(req: &RequestHeader) -> Option<&str> {
+    let v = req.headers.get(REQUEST_ID)?.to_str().ok()?.trim();
+    (!v.is_empty() && v.len() <= MAX_REQUEST_ID_LEN && v.bytes().all(|b| b.is_ascii_graphic()))
+        .then_some(v)
+}
+
+/// The request id: the client's when sane, else a fresh random one.
+pub fn request_id(req: &RequestHeader) -> String {
+    match client_request_id(req) {
+        Some(v) => v.to_string(),
+        None => format!("{:032x}", rand::random::<u128>()),
+    }
+}
+
+/// The response header of a problem answer with a body of `body_len` bytes.
+pub fn problem_header(p: &Problem, request_id: &str, body_len: usize) -> Result<ResponseHeader> {
+    let mut h = ResponseHeader::build(p.status, Some(6))?;
+    h.insert_header(header::CONTENT_TYPE, problem::CONTENT_TYPE)?;
+    h.insert_header(header::CONTENT_LENGTH, body_len)?;
+    h.insert_header(header::CACHE_CONTROL, "no-store")?;
+    if let Some(secs) = p.retry_after_secs() {
+        h.insert_header(header::RETRY_AFTER, secs)?;
+    }
+    h.insert_header(REQUEST_ID, request_id)?;
+    Ok(h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(headers: &[(&str, &str)]) -> RequestHeader {
+        let mut r = RequestHeader::build("GET", b"/x", None).expect("request");
+        for (k, v) in headers {
+            r.append_header(k.to_string(), *v).expect("header");
+        }
+        r
+    }
+
+    #[test]
+    fn upstream_request_drops_hop_by_hop_and_listed_headers() {
+        let r = req(&[
+            ("connection", "x-private, close"),
+            ("x-private", "1"),
+            ("keep-alive", "5"),
+            ("te", "trailers"),
+            ("host", "client.example"),
+            ("expect", "100-continue"),
+            ("x-keep", "yes"),
+        ]);
+        let inject = [(
+            HeaderName::from_static("authorization"),
+            http::HeaderValue::from_static("Bearer k"),
+        )];
+        let up = upstream_request(
+            &r,
+            &UpstreamTarget {
+                method: &http::Method::POST,
+                path: "/base/x?q=1",
+                authority: "vendor.example",
+                inject: &inject,
+                has_body: true,
+            },
+        )
+        .expect("upstream request");
+        assert_eq!(up.uri.to_string(), "/base/x?q=1");
+        assert_eq!(up.method, http::Method::POST);
+        for gone in ["connection", "x-private", "keep-alive", "te", "expect"] {
+            assert!(up.headers.get(gone).is_none(), "{gone} forwarded");
+        }
+        assert_eq!(up.headers["host"], "vendor.example");
+        assert_eq!(up.headers["x-keep"], "yes");
+        assert_eq!(up.headers["authorization"], "Bearer k");
+        assert_eq!(up.headers["transfer-encoding"], "chunked");
+    }
+
+    #[test]
+    fn injected_header_replaces_the_clients() {
+        let r = req(&[("authorization", "Bearer client")]);
+        let inject = [(
+            HeaderName::from_static("authorization"),
+            http::HeaderValue::from_static("Bearer gateway"),
+        )];
+        let up = upstream_request(
+            &r,
+            &UpstreamTarget {
+                method: &http::Method::GET,
+                path: "/",
+                authority: "v",
+                inject: &inject,
+                has_body: false,
+            },
+        )
+        .expect("upstream request");
+        let all: Vec<_> = up.headers.get_all("authorization").iter().collect();
+        assert_eq!(all, ["Bearer gateway"]);
+        assert!(up.headers.get("transfer-encoding").is_none());
+    }
+
+    #[test]
+    fn client_header_drops_hop_by_hop() {
+        let mut r = ResponseHeader::build(200, None).expect("response");
+        r.append_header("connection", "x-hop").expect("h");
+        r.append_header("x-hop", "1").expect("h");
+        r.append_header("set-cookie", "a=1").expect("h");
+        r.append_header("set-cookie", "b=2").expect("h");
+        let out = client_header(r);
+        assert!(out.headers.get("connection").is_none());
+        assert!(out.headers.get("x-hop").is_none());
+        assert_eq!(out.headers.get_all("set-cookie").iter().count(), 2);
+    }
+
+    #[test]
+    fn request_id_echoes_sane_values_only() {
+        assert_eq!(request_id(&req(&[("x-request-id", "abc-123")])), "abc-123");
+        for bad in ["", "has space", &"x".repeat(MAX_REQUEST_ID_LEN + 1)] {
+            let id = request_id(&req(&[("x-request-id", bad)]));
+            assert_eq!(id.len(), 32, "{bad:?} echoed as {id}");
+        }
+        assert_eq!(request_id(&req(&[])).len(), 32);
+    }
+
+    #[test]
+    fn problem_header_carries_type_length_and_id() {
+        let p = Problem::cooldown("r", 1500);
+        let h = problem_header(&p, "rid", 10).expect("header");
+        assert_eq!(h.status.as_u16(), 429);
+        assert_eq!(h.headers["content-type"], problem::CONTENT_TYPE);
+        assert_eq!(h.headers["content-length"], "10");
+        assert_eq!(h.headers["retry-after"], "2");
+        assert_eq!(h.headers["x-request-id"], "rid");
+    }
+}

@@ -1,0 +1,238 @@
+//! One request, end to end: admission, then the retry loop over attempts, then the answer.
+//!
+//! Resend rule (at most one send unless a resend is safe): an attempt that failed before any
+//! byte of the request left errgate ([`Delivery::NotSent`]: resolution, connect or TLS handshake)
+//! may be retried for any method; one whose request was written is retried only when the
+//! request is idempotent (method or `Idempotency-Key`) and its body was kept. Every resend is
+//! an attempt, counted in `errgate_retries_total{result="retry"}` and in the attempt count, and
+//! must fit the route's retry budget.
+
+use super::admission::{admit, RefusalKind, RequestFacts};
+use super::exchange::{Attempt, Delivery, Exchange, Failure, OwnFailure, ReqBody};
+use super::headers::{problem_header, request_id};
+use super::route_state::{RetryResult, RouteHandles};
+use super::{ctx::ErrorLabels, Gateway, RequestCtx};
+use crate::metrics::{Outcome, NO_CODE};
+use crate::problem::{self, Problem};
+use crate::retry::{decide, RetryDecision};
+use crate::runtime::Snapshot;
+use bytes::Bytes;
+use pingora::proxy::Session;
+use pingora::Result;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+pub(super) async fn serve(gw: &Gateway, s: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
+    let snap: Arc<Snapshot> = gw.runtime.snapshot();
+    let config = &snap.config;
+    let admitted = admit(
+        config,
+        &snap.catalogs,
+        &gw.runtime.cooldowns,
+        &RequestFacts::of(s.req_header()),
+        Instant::now(),
+    );
+    let route = match &admitted {
+        Ok(a) => Some(a.route),
+        Err(r) => r.route,
+    };
+    let handles = route.map(|r| gw.routes.get(&snap, r, &gw.metrics));
+    if let (Some(r), Some(h)) = (route, &handles) {
+        ctx.route = Some(r.name.clone());
+        h.in_flight.inc();
+        ctx.handles = Some(h.clone());
+    }
+    let a = match admitted {
+        Ok(a) => a,
+        Err(refusal) => {
+            if let (RefusalKind::Cooldown, Some(h)) = (refusal.kind, &handles) {
+                h.cooldown_rejections.inc();
+                ctx.cooldown_hit = true;
+            }
+            return answer(s, ctx, &refusal.problem, &config.problem_type_base, None).await;
+        }
+    };
+    let Some(handles) = handles else {
+        // Admitted requests always have a route.
+        return Ok(());
+    };
+    let route = a.route;
+    let method = s.req_header().method.clone();
+    let ex = Exchange {
+        gw,
+        config,
+        route,
+        vendor: a.vendor,
+        handles: &handles,
+        upstream_path: a.upstream_path,
+        match_path: a.match_path,
+        head_only: method == http::Method::HEAD,
+        method,
+    };
+    let mut body = ReqBody::new(a.idempotent && route.retry.enabled);
+    let first = Instant::now();
+    let mut attempt: u32 = 0;
+    loop {
+        attempt += 1;
+        ctx.attempts = attempt;
+        let start = Instant::now();
+        let deadline = start + route.timeouts.total;
+        let result = match ex.head(s, &mut body, start, deadline).await {
+            Ok(answered) => {
+                let took = start.elapsed();
+                handles.upstream_duration.observe(took.as_secs_f64());
+                ctx.add_upstream_time(took);
+                ctx.upstream_status = answered
+                    .session
+                    .response_header()
+                    .map(|h| h.status.as_u16());
+                ex.respond(s, ctx, answered, deadline).await?
+            }
+            Err(f) => Attempt::Failed(f),
+        };
+        let failure = match result {
+            Attempt::Passed => {
+                if attempt > 1 {
+                    handles.retry(RetryResult::Recovered);
+                }
+                return Ok(());
+            }
+            Attempt::Failed(f) => f,
+        };
+        let problem = failure.problem();
+        // A rate-limit hint puts the key in cooldown for the hint's time.
+        if let (Some(key), Some(h)) = (&a.cooldown_key, failure.hint()) {
+            if problem.code == problem::Code::ResourceExhausted {
+                let d = h.delay.min(config.retry_after_max);
+                gw.runtime.cooldowns.hold(*key, d, Instant::now());
+            }
+        }
+        let result = next_step(
+            &ex,
+            ctx,
+            &handles,
+            &failure,
+            attempt,
+            a.idempotent,
+            &body,
+            first.elapsed(),
+        );
+        match result {
+            Step::Retry(wait) => {
+                handles.retry(RetryResult::Retry);
+                tokio::time::sleep(wait).await;
+            }
+            Step::Answer(label) => {
+                if let Some(label) = label {
+                    handles.retry(label);
+                }
+                let code = match &failure {
+                    Failure::Own(_) => None,
+                    Failure::Vendor(v) => Some(v.code_label.clone()),
+                };
+                return answer(s, ctx, failure.problem(), &config.problem_type_base, code).await;
+            }
+        }
+    }
+}
+
+/// After a failed attempt: resend after a wait, or answer (with the retry result to count).
+enum Step {
+    Retry(Duration),
+    Answer(Option<RetryResult>),
+}
+
+/// The retry decision for a failed attempt: the policy, the resend rule and the route's budget.
+#[allow(clippy::too_many_arguments)]
+fn next_step(
+    ex: &Exchange<'_>,
+    ctx: &mut RequestCtx,
+    handles: &RouteHandles,
+    failure: &Failure,
+    attempt: u32,
+    idempotent: bool,
+    body: &ReqBody,
+    elapsed: Duration,
+) -> Step {
+    let policy = &ex.route.retry;
+    let problem = failure.problem();
+    let not_sent = failure.delivery() == Delivery::NotSent;
+    // A pooled connection that failed before any answer is retried at once, not after backoff.
+    let stale = matches!(failure, Failure::Own(OwnFailure { reused: true, .. }));
+    let hint = match failure.hint() {
+        Some(h) => Some(h.delay.min(ex.config.retry_after_max)),
+        None if stale => Some(Duration::ZERO),
+        None => None,
+    };
+    let decision = decide(
+        policy,
+        attempt,
+        problem.retryable,
+        idempotent || not_sent,
+        body.replayable(),
+        hint,
+        elapsed,
+        rand::random::<f64>(),
+    );
+    match decision {
+        RetryDecision::Retry { wait } => {
+            if ctx.retry_slot
+                || handles.budget.try_acquire(
+                    handles.in_flight.get(),
+                    policy.budget_percent,
+                    policy.budget_min_concurrency,
+                )
+            {
+                ctx.retry_slot = true;
+                Step::Retry(wait)
+            } else {
+                Step::Answer(Some(RetryResult::OverBudget))
+            }
+        }
+        RetryDecision::GiveUp(why) => {
+            if !(problem.retryable && policy.enabled) {
+                return Step::Answer(None);
+            }
+            Step::Answer(Some(if attempt > 1 {
+                RetryResult::Exhausted
+            } else {
+                RetryResult::GaveUp(why)
+            }))
+        }
+    }
+}
+
+/// Writes a problem response and records its labels.
+pub(super) async fn answer(
+    s: &mut Session,
+    ctx: &mut RequestCtx,
+    p: &Problem,
+    type_base: &str,
+    upstream_code: Option<String>,
+) -> Result<()> {
+    if ctx.request_id.is_empty() {
+        ctx.request_id = request_id(s.req_header());
+    }
+    let request_id = ctx.request_id.clone();
+    let body = p.to_json(type_base, &request_id);
+    let h = problem_header(p, &request_id, body.len())?;
+    ctx.status = p.status;
+    ctx.outcome = if upstream_code.is_some() {
+        Outcome::Normalized
+    } else {
+        Outcome::Gateway
+    };
+    ctx.error = Some(ErrorLabels {
+        domain: p.domain.clone(),
+        code: p.code.as_str(),
+        reason: p.reason.clone(),
+        upstream_code: upstream_code.unwrap_or_else(|| NO_CODE.to_string()),
+    });
+    // An unread request body makes the connection unusable for the next request.
+    if !s.is_body_empty() && !s.is_body_done() {
+        s.set_keepalive(None);
+    }
+    s.write_response_header(Box::new(h), false).await?;
+    s.write_response_body(Some(Bytes::from(body)), true).await
+}

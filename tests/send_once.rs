@@ -1,0 +1,200 @@
+//! At most one send unless a resend is safe, proven on the vendor side: the mock vendor counts
+//! every request it received. Connect failures (nothing sent) are retried for any method; every
+//! resend is counted; the retry budget refuses resends beyond its share.
+mod common;
+use common::*;
+
+const OK: &str = r#"{"id":"abcde","name":"ok"}"#;
+
+fn posts(m: &Mock) -> usize {
+    m.requests
+        .lock()
+        .expect("requests")
+        .iter()
+        .filter(|r| r.method == "POST")
+        .count()
+}
+
+fn post(g: &Gate) -> Resp {
+    g.req(
+        "POST",
+        "/pk/systems/abc/switches",
+        &[("Content-Type", "application/json")],
+        br#"{"members":["abcde"]}"#,
+    )
+}
+
+#[test]
+fn post_reset_after_it_was_read_is_sent_once() {
+    let m = Mock::start(|_, _| vec![Act::Reset]);
+    let g = Gate::start(&[("pk", "pluralkit", "/pk", &m.url())], "");
+    let r = post(&g);
+    assert_eq!(r.status, 502, "{}", r.text());
+    assert_eq!(r.json()["reason"], "UPSTREAM_RESET");
+    assert_eq!(posts(&m), 1, "the vendor saw the POST more than once");
+    assert_eq!(
+        g.metric(r#"errgate_retries_total{result="retry",route="pk"}"#),
+        0.0
+    );
+}
+
+#[test]
+fn post_on_a_pooled_connection_that_dies_is_not_resent() {
+    // First request (a GET) succeeds on a kept-alive connection, which errgate pools; the POST
+    // that reuses it is read by the vendor, which then resets the connection.
+    let m = Mock::start(|r, _| {
+        if r.method == "GET" {
+            vec![Act::Send(json(200, OK))]
+        } else {
+            vec![Act::Reset]
+        }
+    });
+    let g = Gate::start(&[("pk", "pluralkit", "/pk", &m.url())], "");
+    assert_eq!(g.get("/pk/systems/abc").status, 200);
+    let r = post(&g);
+    assert_eq!(r.status, 502, "{}", r.text());
+    assert_eq!(posts(&m), 1, "the POST was resent on a fresh connection");
+    assert_eq!(
+        g.metric(r#"errgate_retries_total{result="retry",route="pk"}"#),
+        0.0
+    );
+}
+
+#[test]
+fn post_read_timeout_is_not_resent() {
+    let m = Mock::start(|_, _| {
+        vec![
+            Act::Sleep(std::time::Duration::from_millis(1500)),
+            Act::Send(json(200, OK)),
+        ]
+    });
+    let g = Gate::start(
+        &[("pk", "pluralkit", "/pk", &m.url())],
+        "timeouts:\n  read: 300ms\n",
+    );
+    let r = post(&g);
+    assert_eq!(r.status, 504, "{}", r.text());
+    assert_eq!(posts(&m), 1);
+}
+
+#[test]
+fn get_read_timeout_is_resent_and_counted() {
+    let m = Mock::start(|_, n| {
+        if n == 0 {
+            vec![
+                Act::Sleep(std::time::Duration::from_millis(1500)),
+                Act::Send(json(200, OK)),
+            ]
+        } else {
+            vec![Act::Send(json(200, OK))]
+        }
+    });
+    let g = Gate::start(
+        &[("pk", "pluralkit", "/pk", &m.url())],
+        "timeouts:\n  read: 300ms\n",
+    );
+    let r = g.get("/pk/systems/abc");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(m.hits(), 2);
+    assert_eq!(
+        g.metric(r#"errgate_retries_total{result="retry",route="pk"}"#),
+        1.0
+    );
+    assert_eq!(
+        g.metric(r#"errgate_retries_total{result="recovered",route="pk"}"#),
+        1.0
+    );
+}
+
+#[test]
+fn retry_disabled_never_resends_a_written_request() {
+    let m = Mock::start(|_, _| vec![Act::Reset]);
+    let g = Gate::start(
+        &[("pk", "pluralkit", "/pk", &m.url())],
+        "retry:\n  enabled: false\n",
+    );
+    let r = g.get("/pk/systems/abc");
+    assert_eq!(r.status, 502, "{}", r.text());
+    assert_eq!(m.hits(), 1);
+}
+
+#[test]
+fn connect_refused_is_retried_for_post() {
+    // Nothing listens on this port: no attempt can have reached a vendor, so a resend is safe
+    // even for a POST.
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let g = Gate::start(&[("pk", "pluralkit", "/pk", &dead)], "");
+    let r = post(&g);
+    assert_eq!(r.status, 502, "{}", r.text());
+    assert_eq!(r.json()["reason"], "UPSTREAM_UNAVAILABLE");
+    assert_eq!(
+        g.metric(r#"errgate_retries_total{result="retry",route="pk"}"#),
+        1.0,
+        "the refused connect was not retried"
+    );
+    assert_eq!(
+        g.metric(r#"errgate_retries_total{result="exhausted",route="pk"}"#),
+        1.0
+    );
+}
+
+#[test]
+fn connect_refused_is_not_retried_when_retries_are_off() {
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let g = Gate::start(
+        &[("pk", "pluralkit", "/pk", &dead)],
+        "retry:\n  enabled: false\n",
+    );
+    let r = post(&g);
+    assert_eq!(r.status, 502, "{}", r.text());
+    assert_eq!(
+        g.metric(r#"errgate_retries_total{result="retry",route="pk"}"#),
+        0.0
+    );
+}
+
+#[test]
+fn retry_budget_refuses_resends_beyond_its_share_and_counts_them() {
+    let m = Mock::start(|_, _| {
+        vec![Act::Send(response(
+            503,
+            &[("Content-Type", "application/json")],
+            br#"{"message":"Service unavailable","code":0}"#,
+        ))]
+    });
+    let g = Gate::start(
+        &[("pk", "pluralkit", "/pk", &m.url())],
+        "retry:\n  budget_percent: 0\n  budget_min_concurrency: 0\n",
+    );
+    let r = g.get("/pk/systems/abc");
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(m.hits(), 1, "a resend was made beyond the budget");
+    assert_eq!(
+        g.metric(r#"errgate_retries_total{result="retry_budget",route="pk"}"#),
+        1.0
+    );
+}
+
+#[test]
+fn retry_budget_percent_over_100_is_a_config_error() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_errgate"))
+        .args(["check", "--config"])
+        .arg(write_config("retry:\n  budget_percent: 150\n"))
+        .output()
+        .expect("run errgate check");
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(78), "{text}");
+    assert!(text.contains("budget_percent"), "{text}");
+}
+
+fn write_config(extra: &str) -> std::path::PathBuf {
+    let dir = tempfile::tempdir().expect("tempdir").keep();
+    let p = dir.join("errgate.yaml");
+    let y = format!(
+        "catalog_dir: {}\n{extra}routes:\n  - name: pk\n    vendor: pluralkit\n    path_prefix: /pk\n    upstream: http://127.0.0.1:9\n",
+        repo().join("catalogs").display()
+    );
+    std::fs::write(&p, y).expect("write config");
+    p
+}
