@@ -1,4 +1,5 @@
-//! Header policy, pure: what goes to the vendor, what goes back to the client, and the request id.
+//! Header policy, pure: what goes to the vendor and what goes back to the client (the request
+//! id itself is `crate::ids`).
 //!
 //! No `Session`, no sockets: every function takes header values and returns header values, so
 //! the rules are unit-tested here without a proxy.
@@ -8,12 +9,6 @@ use http::header::{self, HeaderName};
 use http::HeaderMap;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::Result;
-
-/// Longest `X-Request-Id` echoed; a longer one is replaced.
-pub const MAX_REQUEST_ID_LEN: usize = 128;
-
-/// The request id header, both directions.
-pub const REQUEST_ID: &str = "x-request-id";
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) never forwarded in either direction.
 const HOP_BY_HOP: &[HeaderName] = &[
@@ -103,22 +98,6 @@ pub fn client_header(resp: ResponseHeader) -> Box<ResponseHeader> {
     out
 }
 
-/// The client's `X-Request-Id` when it is sane (printable ASCII, at most
-/// [`MAX_REQUEST_ID_LEN`] bytes), else `None`.
-pub fn client_request_id(req: &RequestHeader) -> Option<&str> {
-    let v = req.headers.get(REQUEST_ID)?.to_str().ok()?.trim();
-    (!v.is_empty() && v.len() <= MAX_REQUEST_ID_LEN && v.bytes().all(|b| b.is_ascii_graphic()))
-        .then_some(v)
-}
-
-/// The request id: the client's when sane, else a fresh random one.
-pub fn request_id(req: &RequestHeader) -> String {
-    match client_request_id(req) {
-        Some(v) => v.to_string(),
-        None => format!("{:032x}", rand::random::<u128>()),
-    }
-}
-
 /// The response header of a problem answer with a body of `body_len` bytes.
 pub fn problem_header(p: &Problem, request_id: &str, body_len: usize) -> Result<ResponseHeader> {
     let mut h = ResponseHeader::build(p.status, Some(6))?;
@@ -128,7 +107,7 @@ pub fn problem_header(p: &Problem, request_id: &str, body_len: usize) -> Result<
     if let Some(secs) = p.retry_after_secs() {
         h.insert_header(header::RETRY_AFTER, secs)?;
     }
-    h.insert_header(REQUEST_ID, request_id)?;
+    h.insert_header(crate::ids::REQUEST_ID_HEADER, request_id)?;
     Ok(h)
 }
 
@@ -215,16 +194,6 @@ mod tests {
         assert!(out.headers.get("connection").is_none());
         assert!(out.headers.get("x-hop").is_none());
         assert_eq!(out.headers.get_all("set-cookie").iter().count(), 2);
-    }
-
-    #[test]
-    fn request_id_echoes_sane_values_only() {
-        assert_eq!(request_id(&req(&[("x-request-id", "abc-123")])), "abc-123");
-        for bad in ["", "has space", &"x".repeat(MAX_REQUEST_ID_LEN + 1)] {
-            let id = request_id(&req(&[("x-request-id", bad)]));
-            assert_eq!(id.len(), 32, "{bad:?} echoed as {id}");
-        }
-        assert_eq!(request_id(&req(&[])).len(), 32);
     }
 
     #[test]

@@ -9,7 +9,7 @@
 
 use super::admission::{admit, RefusalKind, RequestFacts};
 use super::exchange::{Attempt, Delivery, Exchange, Failure, OwnFailure, ReqBody};
-use super::headers::{problem_header, request_id};
+use super::headers::problem_header;
 use super::route_state::{RetryResult, RouteHandles};
 use super::{ctx::ErrorLabels, Gateway, RequestCtx};
 use crate::metrics::{Outcome, NO_CODE};
@@ -212,7 +212,7 @@ pub(super) async fn answer(
     upstream_code: Option<String>,
 ) -> Result<()> {
     if ctx.request_id.is_empty() {
-        ctx.request_id = request_id(s.req_header());
+        ctx.begin(s.req_header());
     }
     let request_id = ctx.request_id.clone();
     let body = p.to_json(type_base, &request_id);
