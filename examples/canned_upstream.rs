@@ -9,6 +9,7 @@
 //! | `/error`     | 404, PluralKit `{"code":20002,"message":"Member not found."}` |
 //! | `/inband`    | 200, OpenIM `{"errCode":1501,"errMsg":"token expired",...}` (in-band error) |
 //! | `/inband-ok` | 200, OpenIM `{"errCode":0,...}` (in-band success) |
+//! | `/inband-large-ok` | 200, a 1 MiB OpenIM in-band success `{"errCode":0,"errMsg":"","data":{...}}` (Content-Length) |
 //! | other        | 404 `{"code":0,"message":"404: Not Found"}` |
 //!
 //! Any prefix before the last of these names is ignored (`/pluralkit/small` = `/small`), so it can
@@ -56,6 +57,15 @@ fn large_body() -> Vec<u8> {
     s.into_bytes()
 }
 
+/// A 1 MiB OpenIM in-band success: the envelope first (as OpenIM writes it), then the data.
+fn inband_large_body() -> Vec<u8> {
+    let members = large_body();
+    let mut s = br#"{"errCode":0,"errMsg":"","errDlt":"","data":"#.to_vec();
+    s.extend_from_slice(&members);
+    s.push(b'}');
+    s
+}
+
 fn response(status: &str, body: &[u8]) -> Vec<u8> {
     let mut out = format!(
         "HTTP/1.1 {status}\r\nServer: canned\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\n\r\n",
@@ -87,6 +97,7 @@ struct Canned {
     error: Vec<u8>,
     inband: Vec<u8>,
     inband_ok: Vec<u8>,
+    inband_large_ok: Vec<u8>,
     not_found: Vec<u8>,
 }
 
@@ -100,6 +111,7 @@ impl Canned {
             error: response("404 Not Found", ERROR.as_bytes()),
             inband: response("200 OK", INBAND.as_bytes()),
             inband_ok: response("200 OK", INBAND_OK.as_bytes()),
+            inband_large_ok: response("200 OK", &inband_large_body()),
             not_found: response("404 Not Found", NOT_FOUND.as_bytes()),
         }
     }
@@ -114,6 +126,7 @@ impl Canned {
             b"error" => &self.error,
             b"inband" => &self.inband,
             b"inband-ok" => &self.inband_ok,
+            b"inband-large-ok" => &self.inband_large_ok,
             _ => &self.not_found,
         }
     }

@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# Instructions per request (callgrind), errgate against the bare Pingora floor, on every load
+# path. Deterministic where wall-clock CPU is not: instruction counts do not move with a busy
+# machine. Loopback only; every process is stopped on exit.
+#
+# Usage: benches/load/profile.sh      (needs valgrind and wrk; installs them with apt-get as root)
+# Knobs: DURATION=4s (measured wrk run per path, under valgrind), CONNS=4, THREADS=1,
+#        ONLY="small inband_ok", NO_BUILD=1, BASE_PORT=18180, ERRGATE_ARGS (extra config YAML
+#        lines for errgate, e.g. $'access_log:\n  target: off')
+#
+# Method: the proxy runs under `valgrind --tool=callgrind`; after a 2 s warm-up (pools filled)
+# its counters are zeroed (`callgrind_control -z`), wrk runs for DURATION, the counters are
+# dumped (`callgrind_control -d`) and the dump's total Ir is divided by the requests wrk
+# completed. The canned upstream runs natively.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+DURATION="${DURATION:-4s}"
+CONNS="${CONNS:-4}"
+THREADS="${THREADS:-1}"
+BASE_PORT="${BASE_PORT:-18180}"
+TARGET_DIR="${CARGO_TARGET_DIR:-$REPO/target}"
+BIN="$TARGET_DIR/release"
+P_UP=$BASE_PORT
+P_PROXY=$((BASE_PORT + 1))
+P_ADMIN=$((BASE_PORT + 2))
+
+PATHS=(
+  "small|/pluralkit/small|/small|success"
+  "large_1MiB|/pluralkit/large|/large|success"
+  "status_error|/pluralkit/error|/error|error"
+  "inband_error|/openim/inband|/inband|error"
+  "inband_ok|/openim/inband-ok|/inband-ok|success"
+  "inband_1MiB_ok|/openim/inband-large-ok|/inband-large-ok|success"
+)
+if [ -n "${ONLY:-}" ]; then
+  kept=()
+  for spec in "${PATHS[@]}"; do
+    case " $ONLY " in *" ${spec%%|*} "*) kept+=("$spec") ;; esac
+  done
+  PATHS=("${kept[@]}")
+fi
+
+log() { echo "# $*" >&2; }
+die() { echo "error: $*" >&2; exit 1; }
+for t in valgrind:valgrind wrk:wrk; do
+  cmd=${t%%:*}; pkg=${t##*:}
+  if ! command -v "$cmd" >/dev/null; then
+    [ "$(id -u)" = 0 ] || die "$cmd is needed (apt-get install $pkg)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$pkg" >/dev/null 2>&1 ||
+      { apt-get update -q >/dev/null 2>&1; DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$pkg" >/dev/null; }
+  fi
+done
+
+if [ "${NO_BUILD:-0}" != 1 ]; then
+  log "building release binaries"
+  (cd "$REPO" && cargo build --release --bin errgate --example floor --example canned_upstream) >&2
+fi
+
+WORK="$(mktemp -d /tmp/errgate-profile.XXXXXX)"
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
+  sleep 0.5
+  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+wait_port() {
+  for _ in $(seq 1 300); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  die "nothing listens on $1; logs: $(tail -5 "$WORK"/*.log 2>/dev/null)"
+}
+
+"$BIN/examples/canned_upstream" "127.0.0.1:$P_UP" 1 >"$WORK/upstream.log" 2>&1 &
+PIDS+=($!)
+wait_port "$P_UP"
+
+mkdir -p "$WORK/errgate"
+cat >"$WORK/errgate/errgate.yaml" <<EOF
+listen: 127.0.0.1:$P_PROXY
+admin_listen: 127.0.0.1:$P_ADMIN
+catalog_dir: $REPO/catalogs
+threads: $THREADS
+${ERRGATE_ARGS:-}
+routes:
+  - name: pluralkit
+    vendor: pluralkit
+    path_prefix: /pluralkit
+    upstream: http://127.0.0.1:$P_UP
+  - name: openim
+    vendor: openim
+    path_prefix: /openim
+    upstream: http://127.0.0.1:$P_UP
+EOF
+
+measure() { # measure TARGET PATH -> prints "Ir requests"
+  local target=$1 path=$2 out="$WORK/cg.out" pid
+  rm -f "$out"*
+  case $target in
+    floor) valgrind --tool=callgrind --callgrind-out-file="$out" \
+             "$BIN/examples/floor" "127.0.0.1:$P_PROXY" "127.0.0.1:$P_UP" "$THREADS" >"$WORK/$target.log" 2>&1 & ;;
+    errgate) RUST_LOG=warn valgrind --tool=callgrind --callgrind-out-file="$out" \
+             "$BIN/errgate" run --config "$WORK/errgate/errgate.yaml" >"$WORK/$target.log" 2>&1 & ;;
+  esac
+  pid=$!; PIDS+=($pid)
+  wait_port "$P_PROXY"
+  wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$P_PROXY$path" >/dev/null 2>&1
+  callgrind_control -z "$pid" >/dev/null
+  local reqs
+  reqs=$(wrk -t1 -c"$CONNS" -d"$DURATION" "http://127.0.0.1:$P_PROXY$path" 2>/dev/null |
+    awk '/requests in/ { print $1 }')
+  callgrind_control -d "$pid" >/dev/null
+  sleep 0.5
+  local ir
+  ir=$(cat "$out"* 2>/dev/null | awk '/^(summary|totals):/ { s += $2 } END { print s + 0 }')
+  kill -INT "$pid" 2>/dev/null || true
+  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  echo "$ir ${reqs:-0}"
+}
+
+echo "errgate instructions per request (callgrind)  $(date -u '+%Y-%m-%d %H:%M UTC')  $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null)"
+echo "wrk -t1 -c$CONNS -d$DURATION after a 2 s warm-up; proxy threads $THREADS"
+echo
+printf '| %-14s | %-7s | %12s | %14s | %13s | %-26s |\n' path kind "floor Ir/req" "errgate Ir/req" "errgate/floor" "target"
+echo "|----------------|---------|--------------|----------------|---------------|----------------------------|"
+floor_small=""
+for spec in "${PATHS[@]}"; do
+  IFS='|' read -r name epath fpath kind <<<"$spec"
+  read -r fir freq <<<"$(measure floor "$fpath")"
+  read -r eir ereq <<<"$(measure errgate "$epath")"
+  f=$(awk -v i="$fir" -v r="$freq" 'BEGIN { printf "%.0f", r > 0 ? i / r : 0 }')
+  e=$(awk -v i="$eir" -v r="$ereq" 'BEGIN { printf "%.0f", r > 0 ? i / r : 0 }')
+  [ "$name" = small ] && floor_small=$f
+  if [ "$kind" = success ]; then
+    ratio=$(awk -v e="$e" -v f="$f" 'BEGIN { printf "%.2f", f > 0 ? e / f : 0 }')
+    verdict=$(awk -v r="$ratio" 'BEGIN { print (r <= 1.00 ? "met (<= 1.00x same path)" : "MISSED (> 1.00x same path)") }')
+  else
+    base=${floor_small:-$f}
+    ratio=$(awk -v e="$e" -v f="$base" 'BEGIN { printf "%.2f", f > 0 ? e / f : 0 }')
+    verdict=$(awk -v r="$ratio" 'BEGIN { print (r <= 1.25 ? "met (<= 1.25x floor small)" : "MISSED (> 1.25x floor small)") }')
+  fi
+  printf '| %-14s | %-7s | %12s | %14s | %12sx | %-26s |\n' "$name" "$kind" "$f" "$e" "$ratio" "$verdict"
+  log "$name: floor $fir Ir / $freq req, errgate $eir Ir / $ereq req"
+done
