@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-pub use load::{load_catalogs, CatalogError, CatalogErrors};
+pub use load::load_catalogs;
 
 /// Specificity weights of the matching rule.
 const WEIGHT_CODE: u8 = 8;

@@ -1,13 +1,17 @@
 //! Runtime configuration: loaded from YAML, validated, with every value already parsed.
 //!
-//! Pipeline: file text -> `serde_yaml::Value` -> per-section [`file`] types (so one typo does not
-//! hide the next) -> [`validate`] -> [`Config`]. Every problem is collected with its field path;
-//! nothing here panics on input. Only runtime types reach the proxy.
+//! Pipeline: file text -> [`file::FileConfig`] (plain serde, `deny_unknown_fields`, read by
+//! [`crate::yaml::parse_all`] so every unknown key and wrong type is reported, each alone)
+//! -> [`validate`] (pure: required fields, ranges, URLs, durations, duplicates, every problem
+//! with its path) -> load step (reads `tls_ca_file`s) -> [`Config`]. Nothing here panics on
+//! input. Only runtime types reach the proxy.
 
+mod ca;
 pub mod file;
 pub mod headers;
 mod validate;
 
+use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::retry::RetryPolicy;
 use http::{HeaderName, HeaderValue};
 use std::fmt;
@@ -20,14 +24,13 @@ pub use validate::parse_duration;
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
 /// Default admin listener: loopback, because metrics and reload are not for clients.
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";
-/// Default catalog directory; a relative `catalog_dir` is resolved against the working directory.
+/// Default catalog directory. A relative `catalog_dir` (this default included) is resolved
+/// against the working directory of the process, not the config file's directory.
 pub const DEFAULT_CATALOG_DIR: &str = "catalogs";
 /// Default hold limit: vendor error envelopes are small; 64 KiB bounds memory per request.
 pub const DEFAULT_HOLD_MAX_BYTES: u64 = 64 * 1024;
 /// Default request body limit: vendor API calls are small; uploads larger than this are refused.
 pub const DEFAULT_MAX_REQUEST_BODY_BYTES: u64 = 16 * 1024 * 1024;
-/// Default cap on retry hints: a vendor asking for more than 5 minutes is capped.
-pub const DEFAULT_RETRY_AFTER_MAX: Duration = Duration::from_secs(300);
 /// Default catalog poll interval: catches watcher misses within seconds at trivial cost.
 pub const DEFAULT_CATALOG_POLL_INTERVAL: Duration = Duration::from_secs(10);
 /// Default shutdown grace period: enough for slow vendor calls to finish.
@@ -38,8 +41,6 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default deadline to decide a response.
 pub const DEFAULT_TOTAL_TIMEOUT: Duration = Duration::from_secs(60);
-/// Default most cooldown keys tracked at once.
-pub const DEFAULT_COOLDOWN_MAX_KEYS: usize = 10_000;
 
 /// The validated configuration.
 #[derive(Debug, Clone)]
@@ -50,7 +51,7 @@ pub struct Config {
     pub listen: String,
     /// Admin listener address.
     pub admin_listen: String,
-    /// Resolved catalog directory.
+    /// Catalog directory as written (relative: against the working directory).
     pub catalog_dir: PathBuf,
     /// Base of problem `type` URIs.
     pub problem_type_base: String,
@@ -85,7 +86,9 @@ pub struct Upstream {
     pub base_path: String,
     /// `Host` header value sent upstream.
     pub authority: String,
-    /// CA certificates trusted instead of the system roots (`tls_ca_file`).
+    /// `tls_ca_file` as written (relative: against the working directory).
+    pub ca_file: Option<String>,
+    /// Its certificates, trusted instead of the system roots; filled by the load step.
     pub ca: Option<TrustedCa>,
 }
 
@@ -200,6 +203,10 @@ impl RouteTable {
         self.routes.iter()
     }
 
+    fn iter_mut(&mut self) -> impl Iterator<Item = &mut Route> {
+        self.routes.iter_mut()
+    }
+
     /// Number of routes.
     pub fn len(&self) -> usize {
         self.routes.len()
@@ -252,50 +259,133 @@ impl Upstream {
     }
 }
 
-/// One problem in a config file.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{file}: {path}: {message}")]
-pub struct ConfigError {
-    /// The file.
-    pub file: String,
-    /// Field path, e.g. `routes[1].upstream`.
-    pub path: String,
-    /// What is wrong and how to fix it.
-    pub message: String,
-}
+/// Settings read once at start: a reload that changes them takes effect only after a restart.
+/// Every other key is reloaded.
+pub const RESTART_KEYS: [&str; 6] = [
+    "listen",
+    "admin_listen",
+    "threads",
+    "grace_period_seconds",
+    "cooldown.max_keys",
+    "catalog_poll_interval",
+];
 
-/// Every problem found in a config file.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ConfigErrors(pub Vec<ConfigError>);
+// === impl Config ===
 
-impl fmt::Display for ConfigErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{e}")?;
+impl Config {
+    /// The [`RESTART_KEYS`] whose value differs between `self` (serving) and `new`.
+    pub fn restart_needed(&self, new: &Config) -> Vec<&'static str> {
+        let changed = [
+            self.listen != new.listen,
+            self.admin_listen != new.admin_listen,
+            self.threads != new.threads,
+            self.grace_period_seconds != new.grace_period_seconds,
+            self.cooldown_max_keys != new.cooldown_max_keys,
+            self.catalog_poll_interval != new.catalog_poll_interval,
+        ];
+        RESTART_KEYS
+            .iter()
+            .zip(changed)
+            .filter_map(|(k, c)| c.then_some(*k))
+            .collect()
+    }
+
+    /// What the catalog cross-check needs from this config.
+    pub fn outline(&self) -> Outline {
+        let mut route_vendors: Vec<(usize, String)> = self
+            .routes
+            .iter()
+            .map(|r| (r.index, r.vendor.clone()))
+            .collect();
+        route_vendors.sort();
+        let mut ca_files: Vec<(usize, String)> = self
+            .routes
+            .iter()
+            .filter_map(|r| Some((r.index, r.upstream.ca_file.clone()?)))
+            .collect();
+        ca_files.sort();
+        Outline {
+            file: self.path.display().to_string(),
+            catalog_dir: self.catalog_dir.clone(),
+            route_vendors,
+            ca_files,
         }
-        Ok(())
     }
 }
 
-impl std::error::Error for ConfigErrors {}
-
-/// Reads and validates a config file.
-pub fn load_config(path: &Path) -> Result<Config, ConfigErrors> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        ConfigErrors(vec![ConfigError {
-            file: path.display().to_string(),
-            path: "(file)".into(),
-            message: format!("cannot read: {e}"),
-        }])
-    })?;
-    parse_config(&text, path)
+/// What a config file names for the catalog cross-check, known even when the file has
+/// problems (so `check` reports catalog problems in the same run).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outline {
+    /// The config file.
+    pub file: String,
+    /// `catalog_dir` as written, or the default.
+    pub catalog_dir: PathBuf,
+    /// `(position in routes, vendor)` of each route that names a vendor.
+    pub route_vendors: Vec<(usize, String)>,
+    /// `(position in routes, tls_ca_file)` of each route that names one.
+    pub ca_files: Vec<(usize, String)>,
 }
 
-/// Validates config text; `path` names the file in errors and anchors `catalog_dir`.
-pub fn parse_config(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
+/// A config file read as far as it goes.
+#[derive(Debug)]
+pub struct ConfigCheck {
+    /// The config, or every problem in the file.
+    pub config: Result<Config, Diagnostics>,
+    /// `None` when the file could not be read as a mapping at all.
+    pub outline: Option<Outline>,
+}
+
+/// Reads, validates and loads a config file (the load step reads `tls_ca_file`s).
+pub fn load_config(path: &Path) -> Result<Config, Diagnostics> {
+    check_config(path).config
+}
+
+/// [`load_config`], also returning the outline when the file has problems.
+pub fn check_config(path: &Path) -> ConfigCheck {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            return ConfigCheck {
+                config: Err(Diagnostic::new(
+                    path.display().to_string(),
+                    "(file)",
+                    format!("cannot read: {e}"),
+                )
+                .into()),
+                outline: None,
+            }
+        }
+    };
+    let mut checked = read_config(&text, path);
+    let Some(outline) = &checked.outline else {
+        return checked;
+    };
+    let loaded = ca::load_trusted_cas(
+        &outline.file,
+        &outline.ca_files,
+        checked.config.as_mut().ok(),
+    );
+    if let Err(mut ca_errs) = loaded {
+        checked.config = match checked.config {
+            Ok(_) => Err(ca_errs),
+            Err(mut errs) => {
+                errs.0.append(&mut ca_errs.0);
+                Err(errs)
+            }
+        };
+    }
+    checked
+}
+
+/// Validates config text without touching the filesystem (`tls_ca_file`s are not read);
+/// `path` names the file in problems.
+pub fn parse_config(text: &str, path: &Path) -> Result<Config, Diagnostics> {
+    read_config(text, path).config
+}
+
+/// [`parse_config`], also returning the outline when the text has problems.
+pub fn read_config(text: &str, path: &Path) -> ConfigCheck {
     validate::validate(text, path)
 }
 

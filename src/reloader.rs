@@ -46,7 +46,10 @@ pub fn reload_now(runtime: &Runtime, metrics: &Metrics, trigger: &str) -> Reload
         ReloadOutcome::Failed(errs) => {
             metrics.reloads.with_label_values(&["failure"]).inc();
             for e in errs {
-                log::error!("trigger={trigger} problem={e:?} Reload rejected; the last good set keeps serving.");
+                log::error!(
+                    "trigger={trigger} file={:?} place={:?} problem={:?} Reload rejected; the last good set keeps serving.",
+                    e.file, e.place, e.message
+                );
             }
         }
     }

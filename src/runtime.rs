@@ -4,8 +4,9 @@
 //! snapshot serving. Every trigger (file watcher, poll, SIGHUP, `POST /-/reload`) calls
 //! [`Runtime::reload`].
 
-use crate::catalog::{load_catalogs, CatalogErrors, CatalogSet};
-use crate::config::{load_config, Config, ConfigError};
+use crate::catalog::{load_catalogs, CatalogSet};
+use crate::config::{check_config, load_config, Config, Outline};
+use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::retry::cooldown::CooldownTable;
 use arc_swap::ArcSwap;
 use sha2::{Digest, Sha256};
@@ -38,7 +39,7 @@ pub enum ReloadOutcome {
         needs_restart: Vec<&'static str>,
     },
     /// The new files are invalid; the old snapshot keeps serving.
-    Failed(Vec<String>),
+    Failed(Diagnostics),
 }
 
 /// Load status shown on `/catalogs`.
@@ -49,7 +50,7 @@ pub struct ReloadStatus {
     /// Unix seconds of the last failed reload.
     pub last_failure_unix: Option<u64>,
     /// Problems of the last reload, empty when it succeeded.
-    pub last_error: Vec<String>,
+    pub last_error: Diagnostics,
     /// Successful reloads since start (the first load excluded).
     pub reloads: u64,
     /// Failed reloads since start.
@@ -74,100 +75,54 @@ fn unix(t: SystemTime) -> Option<u64> {
         .map(|d| d.as_secs())
 }
 
-/// Every problem of a config + catalogs pair, as printable lines.
+/// Every problem of a config + catalogs pair: the config's (also when it is invalid, its
+/// catalogs are loaded and cross-checked, so one `check` run lists everything), the
+/// catalogs', and routes whose vendor has no catalog.
 pub fn check_all(
     config_path: &std::path::Path,
     now: SystemTime,
-) -> Result<(Config, CatalogSet), Vec<String>> {
-    let config = match load_config(config_path) {
-        Ok(c) => c,
+) -> Result<(Config, CatalogSet), Diagnostics> {
+    let checked = check_config(config_path);
+    let Some(outline) = checked.outline else {
+        return Err(checked.config.err().unwrap_or_default());
+    };
+    let (config, mut problems) = match checked.config {
+        Ok(c) => (Some(c), Vec::new()),
+        Err(e) => (None, e.0),
+    };
+    match load_catalogs(&outline.catalog_dir, now) {
+        Ok(catalogs) => {
+            problems.extend(cross_check(&outline, &catalogs));
+            match config {
+                Some(config) if problems.is_empty() => Ok((config, catalogs)),
+                _ => Err(Diagnostics(problems)),
+            }
+        }
         Err(e) => {
-            let mut out: Vec<String> = e.0.iter().map(ToString::to_string).collect();
-            out.extend(partial_cross_check(config_path, now));
-            return Err(out);
-        }
-    };
-    let catalogs = load_catalogs(&config.catalog_dir, now).map_err(|e| lines(&e))?;
-    cross_check(&config, &catalogs)?;
-    Ok((config, catalogs))
-}
-
-/// When the config itself is invalid, still report catalog problems and routes whose vendor has
-/// no catalog, from a lenient read of `catalog_dir` and `routes[].vendor`, so one `check` run
-/// lists everything.
-fn partial_cross_check(config_path: &std::path::Path, now: SystemTime) -> Vec<String> {
-    let Ok(text) = std::fs::read_to_string(config_path) else {
-        return Vec::new();
-    };
-    let Ok(v) = serde_yaml::from_str::<serde_yaml::Value>(&text) else {
-        return Vec::new();
-    };
-    let dir = v
-        .get("catalog_dir")
-        .and_then(|d| d.as_str())
-        .unwrap_or(crate::config::DEFAULT_CATALOG_DIR);
-    let catalogs = match load_catalogs(std::path::Path::new(dir), now) {
-        Ok(c) => c,
-        Err(e) => return lines(&e),
-    };
-    let mut out = Vec::new();
-    let routes = v
-        .get("routes")
-        .and_then(|r| r.as_sequence())
-        .cloned()
-        .unwrap_or_default();
-    for (i, r) in routes.iter().enumerate() {
-        let Some(vendor) = r.get("vendor").and_then(|x| x.as_str()) else {
-            continue;
-        };
-        if catalogs.vendor(vendor.trim()).is_none() {
-            out.push(
-                ConfigError {
-                    file: config_path.display().to_string(),
-                    path: format!("routes[{i}].vendor"),
-                    message: format!(
-                        "no catalog `{vendor}` in {dir} (have: {})",
-                        catalogs.ids().collect::<Vec<_>>().join(", ")
-                    ),
-                }
-                .to_string(),
-            );
+            problems.extend(e.0);
+            Err(Diagnostics(problems))
         }
     }
-    out
 }
 
-fn lines(e: &CatalogErrors) -> Vec<String> {
-    e.0.iter().map(ToString::to_string).collect()
-}
-
-/// Each route's vendor must have a catalog.
-pub fn cross_check(config: &Config, catalogs: &CatalogSet) -> Result<(), Vec<String>> {
-    let mut errs = Vec::new();
-    let mut routes: Vec<_> = config.routes.iter().collect();
-    routes.sort_by_key(|r| r.index);
-    for r in routes {
-        if catalogs.vendor(&r.vendor).is_none() {
-            errs.push(
-                ConfigError {
-                    file: config.path.display().to_string(),
-                    path: format!("routes[{}].vendor", r.index),
-                    message: format!(
-                        "no catalog `{}` in {} (have: {})",
-                        r.vendor,
-                        config.catalog_dir.display(),
-                        catalogs.ids().collect::<Vec<_>>().join(", ")
-                    ),
-                }
-                .to_string(),
-            );
-        }
-    }
-    if errs.is_empty() {
-        Ok(())
-    } else {
-        Err(errs)
-    }
+/// Each route's vendor must have a catalog: one problem per route that names a missing one.
+pub fn cross_check(outline: &Outline, catalogs: &CatalogSet) -> Vec<Diagnostic> {
+    outline
+        .route_vendors
+        .iter()
+        .filter(|(_, vendor)| catalogs.vendor(vendor).is_none())
+        .map(|(i, vendor)| {
+            Diagnostic::new(
+                &outline.file,
+                format!("routes[{i}].vendor"),
+                format!(
+                    "no catalog `{vendor}` in {} (have: {})",
+                    outline.catalog_dir.display(),
+                    catalogs.ids().collect::<Vec<_>>().join(", ")
+                ),
+            )
+        })
+        .collect()
 }
 
 fn file_hash(path: &std::path::Path) -> String {
@@ -180,7 +135,7 @@ fn file_hash(path: &std::path::Path) -> String {
 
 impl Runtime {
     /// First load: config and catalogs must both be valid.
-    pub fn load(config_path: PathBuf, now: SystemTime) -> Result<Runtime, Vec<String>> {
+    pub fn load(config_path: PathBuf, now: SystemTime) -> Result<Runtime, Diagnostics> {
         let (config, catalogs) = check_all(&config_path, now)?;
         let cooldowns = CooldownTable::new(config.cooldown_max_keys);
         let snap = Snapshot {
@@ -229,7 +184,7 @@ impl Runtime {
                 ReloadOutcome::Unchanged => {}
                 ReloadOutcome::Reloaded { .. } => {
                     st.last_success_unix = unix(now);
-                    st.last_error.clear();
+                    st.last_error = Diagnostics::default();
                     st.reloads += 1;
                 }
                 ReloadOutcome::Failed(e) => {
@@ -252,37 +207,24 @@ impl Runtime {
         let config = if config_changed {
             match load_config(&self.config_path) {
                 Ok(c) => Arc::new(c),
-                Err(e) => {
-                    return ReloadOutcome::Failed(e.0.iter().map(ToString::to_string).collect())
-                }
+                Err(e) => return ReloadOutcome::Failed(e),
             }
         } else {
             cur.config.clone()
         };
         let catalogs = match load_catalogs(&config.catalog_dir, now) {
             Ok(c) => c,
-            Err(e) => return ReloadOutcome::Failed(lines(&e)),
+            Err(e) => return ReloadOutcome::Failed(e),
         };
         let catalogs_changed = catalogs.hash != cur.catalogs.hash;
         if !config_changed && !catalogs_changed {
             return ReloadOutcome::Unchanged;
         }
-        if let Err(e) = cross_check(&config, &catalogs) {
-            return ReloadOutcome::Failed(e);
+        let missing = cross_check(&config.outline(), &catalogs);
+        if !missing.is_empty() {
+            return ReloadOutcome::Failed(Diagnostics(missing));
         }
-        let mut needs_restart = Vec::new();
-        if config.listen != cur.config.listen {
-            needs_restart.push("listen");
-        }
-        if config.admin_listen != cur.config.admin_listen {
-            needs_restart.push("admin_listen");
-        }
-        if config.threads != cur.config.threads {
-            needs_restart.push("threads");
-        }
-        if config.cooldown_max_keys != cur.config.cooldown_max_keys {
-            needs_restart.push("cooldown.max_keys");
-        }
+        let needs_restart = cur.config.restart_needed(&config);
         self.snapshot.store(Arc::new(Snapshot {
             config,
             catalogs: Arc::new(catalogs),

@@ -23,7 +23,7 @@ pub struct FileCatalog {
     /// Response headers carrying retry hints, each a name with a standard form (`Retry-After`,
     /// `RateLimit-Reset`) or `{name, form}` with the form declared. Default `[Retry-After]`.
     /// Kept as YAML values so the loader can say exactly what is wrong with an item.
-    pub rate_limit_headers: Option<Vec<serde_yaml::Value>>,
+    pub rate_limit_headers: Option<Vec<crate::yaml::Value>>,
     /// The vendor's documented errors.
     #[serde(default)]
     pub entries: Vec<FileEntry>,
@@ -52,7 +52,7 @@ pub struct FileInBand {
     /// Path of the deciding field.
     pub field: String,
     /// Values (as strings) meaning success; the field absent also means "not an error".
-    pub success: Vec<serde_yaml::Value>,
+    pub success: Vec<crate::yaml::Value>,
 }
 
 /// One documented error.
@@ -60,7 +60,7 @@ pub struct FileInBand {
 #[serde(deny_unknown_fields)]
 pub struct FileEntry {
     /// Vendor code; a number is accepted and read as its decimal text.
-    pub code: Option<serde_yaml::Value>,
+    pub code: Option<crate::yaml::Value>,
     /// The HTTP status the vendor documents.
     pub vendor_status: Option<u16>,
     /// Extra conditions.

@@ -3,50 +3,20 @@
 
 use super::file::{FileCatalog, FileEntry};
 use super::*;
+use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::retry::{HintForm, HintHeader};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// Largest catalog file read: catalogs are small; a huge file is a mistake, not a catalog.
 pub const MAX_CATALOG_FILE_BYTES: u64 = 4 * 1024 * 1024;
 
-/// One problem in a catalog.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{file}: {place}: {message}")]
-pub struct CatalogError {
-    /// The file (or directory).
-    pub file: String,
-    /// Where in it, e.g. `entries[3].reason`.
-    pub place: String,
-    /// What is wrong.
-    pub message: String,
-}
-
-/// Every problem found while loading catalogs.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CatalogErrors(pub Vec<CatalogError>);
-
-impl fmt::Display for CatalogErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{e}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for CatalogErrors {}
-
 /// The catalog files of a directory: `*.yaml`, `*.yml`, `*.json`, skipping hidden names (so a
 /// Kubernetes ConfigMap's `..data` and timestamped directories are ignored; its symlinks are
 /// followed). Sorted by name.
-pub fn catalog_files(dir: &Path) -> Result<Vec<PathBuf>, CatalogError> {
-    let rd = std::fs::read_dir(dir).map_err(|e| CatalogError {
+pub fn catalog_files(dir: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
+    let rd = std::fs::read_dir(dir).map_err(|e| Diagnostic {
         file: dir.display().to_string(),
         place: "(directory)".into(),
         message: format!("cannot read the catalog directory: {e}"),
@@ -69,15 +39,15 @@ pub fn catalog_files(dir: &Path) -> Result<Vec<PathBuf>, CatalogError> {
 }
 
 /// Reads every catalog in `dir` and builds a complete set, or returns every problem.
-pub fn load_catalogs(dir: &Path, now: SystemTime) -> Result<CatalogSet, CatalogErrors> {
-    let files = catalog_files(dir).map_err(|e| CatalogErrors(vec![e]))?;
+pub fn load_catalogs(dir: &Path, now: SystemTime) -> Result<CatalogSet, Diagnostics> {
+    let files = catalog_files(dir).map_err(|e| Diagnostics(vec![e]))?;
     let mut errs = Vec::new();
     let mut inputs = Vec::new();
     for f in &files {
         let name = f.display().to_string();
         match std::fs::metadata(f) {
             Ok(m) if m.len() > MAX_CATALOG_FILE_BYTES => {
-                errs.push(CatalogError {
+                errs.push(Diagnostic {
                     file: name,
                     place: "(file)".into(),
                     message: format!("larger than {MAX_CATALOG_FILE_BYTES} bytes"),
@@ -88,7 +58,7 @@ pub fn load_catalogs(dir: &Path, now: SystemTime) -> Result<CatalogSet, CatalogE
         }
         match std::fs::read(f) {
             Ok(bytes) => inputs.push((f.clone(), bytes)),
-            Err(e) => errs.push(CatalogError {
+            Err(e) => errs.push(Diagnostic {
                 file: name,
                 place: "(file)".into(),
                 message: format!("cannot read: {e}"),
@@ -96,7 +66,7 @@ pub fn load_catalogs(dir: &Path, now: SystemTime) -> Result<CatalogSet, CatalogE
         }
     }
     if files.is_empty() {
-        errs.push(CatalogError {
+        errs.push(Diagnostic {
             file: dir.display().to_string(),
             place: "(directory)".into(),
             message: "holds no catalog files (*.yaml)".into(),
@@ -104,10 +74,10 @@ pub fn load_catalogs(dir: &Path, now: SystemTime) -> Result<CatalogSet, CatalogE
     }
     match build_set(&inputs, now) {
         Ok(set) if errs.is_empty() => Ok(set),
-        Ok(_) => Err(CatalogErrors(errs)),
-        Err(CatalogErrors(more)) => {
+        Ok(_) => Err(Diagnostics(errs)),
+        Err(Diagnostics(more)) => {
             errs.extend(more);
-            Err(CatalogErrors(errs))
+            Err(Diagnostics(errs))
         }
     }
 }
@@ -116,7 +86,7 @@ pub fn load_catalogs(dir: &Path, now: SystemTime) -> Result<CatalogSet, CatalogE
 pub fn build_set(
     inputs: &[(PathBuf, Vec<u8>)],
     now: SystemTime,
-) -> Result<CatalogSet, CatalogErrors> {
+) -> Result<CatalogSet, Diagnostics> {
     let mut errs = Vec::new();
     let mut vendors = HashMap::new();
     let mut meta = BTreeMap::new();
@@ -138,7 +108,7 @@ pub fn build_set(
         match parse_catalog(bytes, &file, &stem) {
             Ok(v) => {
                 if vendors.contains_key(&v.id) {
-                    errs.push(CatalogError {
+                    errs.push(Diagnostic {
                         file,
                         place: "vendor".into(),
                         message: format!("vendor `{}` is defined by two files", v.id),
@@ -159,7 +129,7 @@ pub fn build_set(
         }
     }
     if !errs.is_empty() {
-        return Err(CatalogErrors(errs));
+        return Err(Diagnostics(errs));
     }
     Ok(CatalogSet::new(
         vendors,
@@ -178,11 +148,11 @@ fn is_upper_snake(s: &str) -> bool {
         && !s.contains("__")
 }
 
-fn yaml_scalar_string(v: &serde_yaml::Value) -> Option<String> {
+fn yaml_scalar_string(v: &crate::yaml::Value) -> Option<String> {
     match v {
-        serde_yaml::Value::String(s) => Some(s.trim().to_string()),
-        serde_yaml::Value::Number(n) => Some(n.to_string()),
-        serde_yaml::Value::Bool(b) => Some(b.to_string()),
+        crate::yaml::Value::String(s) => Some(s.trim().to_string()),
+        crate::yaml::Value::Number(n) => Some(n.to_string()),
+        crate::yaml::Value::Bool(b) => Some(b.to_string()),
         _ => None,
     }
 }
@@ -196,19 +166,14 @@ pub fn parse_catalog(
     bytes: &[u8],
     file: &str,
     stem: &str,
-) -> Result<VendorCatalog, Vec<CatalogError>> {
-    let err = |place: &str, message: String| CatalogError {
+) -> Result<VendorCatalog, Vec<Diagnostic>> {
+    let err = |place: &str, message: String| Diagnostic {
         file: file.to_string(),
         place: place.to_string(),
         message,
     };
-    let fc: FileCatalog = serde_yaml::from_slice(bytes).map_err(|e| {
-        let place = e
-            .location()
-            .map(|l| format!("line {} column {}", l.line(), l.column()))
-            .unwrap_or_else(|| "(syntax)".into());
-        vec![err(&place, e.to_string())]
-    })?;
+    let fc: FileCatalog =
+        crate::yaml::parse_strict(bytes).map_err(|p| vec![err(&p.place, p.message)])?;
     let mut errs = Vec::new();
     if fc.schema != 1 {
         errs.push(err(
@@ -330,8 +295,8 @@ fn entry(
     place: &str,
     has_code_path: bool,
     has_message_path: bool,
-    err: &dyn Fn(&str, String) -> CatalogError,
-) -> Result<Entry, Vec<CatalogError>> {
+    err: &dyn Fn(&str, String) -> Diagnostic,
+) -> Result<Entry, Vec<Diagnostic>> {
     let mut errs = Vec::new();
     let code = match &fe.code {
         None => None,
@@ -484,11 +449,11 @@ fn entry(
 /// The `rate_limit_headers` list: a name with a standard form, or `{name, form}` where `form` is
 /// one form or a list of forms (at most one numeric, so syntax tells them apart).
 fn hint_headers(
-    items: &[serde_yaml::Value],
-    err: &dyn Fn(&str, String) -> CatalogError,
-    errs: &mut Vec<CatalogError>,
+    items: &[crate::yaml::Value],
+    err: &dyn Fn(&str, String) -> Diagnostic,
+    errs: &mut Vec<Diagnostic>,
 ) -> Vec<HintHeader> {
-    use serde_yaml::Value;
+    use crate::yaml::Value;
     let forms_list = HintForm::ALL.map(HintForm::as_str).join(", ");
     let mut out: Vec<HintHeader> = Vec::new();
     for (i, item) in items.iter().enumerate() {
@@ -564,13 +529,13 @@ fn hint_headers(
 
 /// One form or a list of forms; `None` after reporting a problem.
 fn hint_forms(
-    v: &serde_yaml::Value,
+    v: &crate::yaml::Value,
     place: &str,
     forms_list: &str,
-    err: &dyn Fn(&str, String) -> CatalogError,
-    errs: &mut Vec<CatalogError>,
+    err: &dyn Fn(&str, String) -> Diagnostic,
+    errs: &mut Vec<Diagnostic>,
 ) -> Option<Vec<HintForm>> {
-    use serde_yaml::Value;
+    use crate::yaml::Value;
     let place = format!("{place}.form");
     let names: Vec<&Value> = match v {
         Value::Sequence(s) => s.iter().collect(),
@@ -605,8 +570,8 @@ fn hint_forms(
     (errs.len() == before).then_some(forms)
 }
 
-fn yaml_text(v: &serde_yaml::Value) -> String {
-    serde_yaml::to_string(v)
+fn yaml_text(v: &crate::yaml::Value) -> String {
+    crate::yaml::to_string(v)
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "?".into())
 }

@@ -39,7 +39,12 @@ pub fn run(args: Args) -> ExitCode {
         Ok(r) => Arc::new(r),
         Err(errs) => {
             for e in &errs {
-                log::error!("problem={e:?} Cannot start: invalid configuration.");
+                log::error!(
+                    "file={:?} place={:?} problem={:?} Cannot start: invalid configuration.",
+                    e.file,
+                    e.place,
+                    e.message
+                );
             }
             return ExitCode::from(EXIT_CONFIG);
         }

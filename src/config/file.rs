@@ -1,8 +1,10 @@
 //! The config file as written by operators (contract §4): serde types only.
 //!
-//! Every struct denies unknown keys so a typo is an error with its path, not a silent default.
-//! Defaults live in [`crate::config`] as named consts; these types keep `Option`s so
-//! validation can tell "absent" from "set".
+//! Every struct denies unknown keys so a typo is an error with its path, not a silent default;
+//! adding a key is adding a field here (and reading it in `validate`). Defaults live as named
+//! consts in [`crate::config`] and in the module that owns the setting ([`crate::retry`],
+//! [`crate::retry::cooldown`]); these types keep `Option`s so validation can tell "absent"
+//! from "set". Keys marked "Restart to change" are [`crate::config::RESTART_KEYS`].
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -11,11 +13,12 @@ use std::collections::BTreeMap;
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
-    /// Client listener, `host:port`. Default `0.0.0.0:8080`. Needs a restart to change.
+    /// Client listener, `host:port`. Default `0.0.0.0:8080`. Restart to change.
     pub listen: Option<String>,
     /// Admin listener (metrics, health, catalogs, reload). Default `127.0.0.1:9090`. Restart to change.
     pub admin_listen: Option<String>,
-    /// Directory with one catalog file per vendor id, relative to the config file. Default `catalogs`.
+    /// Directory with one catalog file per vendor id; a relative path is resolved against the
+    /// working directory (not the config file's directory). Default `catalogs`.
     pub catalog_dir: Option<String>,
     /// Base URI of the problem `type` field. Default `https://errgate.dev/problems`.
     pub problem_type_base: Option<String>,
@@ -26,10 +29,11 @@ pub struct FileConfig {
     /// Cap on any retry hint errgate honours or echoes, e.g. `5m`. Default 5 minutes.
     pub retry_after_max: Option<String>,
     /// Interval of the catalog content-hash check that catches missed file events. Default `10s`.
+    /// Restart to change.
     pub catalog_poll_interval: Option<String>,
-    /// Seconds Pingora waits for in-flight requests on shutdown. Default 30.
+    /// Seconds Pingora waits for in-flight requests on shutdown. Default 30. Restart to change.
     pub grace_period_seconds: Option<u64>,
-    /// Worker threads of the client listener. Default: number of CPUs.
+    /// Worker threads of the client listener. Default: number of CPUs. Restart to change.
     pub threads: Option<usize>,
     /// Defaults for every route's timeouts.
     pub timeouts: Option<FileTimeouts>,
@@ -114,6 +118,6 @@ pub struct FileCooldown {
     /// Request header whose value keys the cooldown (stored hashed), e.g. `Authorization`.
     /// Default: none, the route is the key.
     pub key_header: Option<String>,
-    /// Most keys tracked at once per process. Default 10000.
+    /// Most keys tracked at once per process (top level only). Default 10000. Restart to change.
     pub max_keys: Option<usize>,
 }

@@ -1,6 +1,6 @@
 use super::*;
 
-fn parse(y: &str) -> Result<Config, ConfigErrors> {
+fn parse(y: &str) -> Result<Config, Diagnostics> {
     parse_config(y, Path::new("t.yaml"))
 }
 
@@ -26,14 +26,14 @@ fn minimal_config_gets_documented_defaults() {
 fn every_problem_is_reported_at_once_with_its_path() {
     let y = "listen: nope\nbogus: 1\ntimeouts: { connect: 5 parsecs }\nroutes:\n  - name: a\n    vendor: v\n    path_prefix: x\n    upstream: ftp://h\n  - name: a\n    vendor: v\n    path_prefix: /y\n    upstream: http://h\n    extra: 1\n";
     let errs = parse(y).expect_err("invalid").0;
-    let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
+    let paths: Vec<&str> = errs.iter().map(|e| e.place.as_str()).collect();
     for want in [
         "listen",
         "bogus",
         "timeouts.connect",
         "routes[0].path_prefix",
         "routes[0].upstream",
-        "routes[1]",
+        "routes[1].extra",
     ] {
         assert!(paths.contains(&want), "missing {want} in {paths:?}");
     }
@@ -41,11 +41,52 @@ fn every_problem_is_reported_at_once_with_its_path() {
 }
 
 #[test]
+fn an_unknown_key_in_a_route_is_reported_alone() {
+    // The route's other keys are present: nothing else may be reported for it.
+    let y = "routes:\n  - name: a\n    vendor: v\n    path_prefix: /a\n    upstream: http://h\n    mode: x\n";
+    let errs = parse(y).expect_err("unknown key").0;
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert_eq!(errs[0].place, "routes[0].mode");
+    assert!(
+        errs[0].message.starts_with("unknown key; expected one of"),
+        "{errs:#?}"
+    );
+    assert!(errs[0].message.contains("line 6 column 5"), "{errs:#?}");
+}
+
+#[test]
+fn structural_and_semantic_problems_are_reported_in_one_run() {
+    // A wrong type and an unknown key (structure) next to a bad duration (validation); the
+    // route with the unknown key is still checked for what it holds.
+    let y = "hold_max_bytes: lots\nretry_after_max: soon\nroutes:\n  - name: a\n    vendor: v\n    path_prefix: nope\n    upstream: http://h\n    colour: blue\n";
+    let errs = parse(y).expect_err("invalid").0;
+    let places: Vec<&str> = errs.iter().map(|e| e.place.as_str()).collect();
+    assert_eq!(
+        places,
+        [
+            "hold_max_bytes",
+            "routes[0].colour",
+            "retry_after_max",
+            "routes[0].path_prefix"
+        ],
+        "{errs:#?}"
+    );
+}
+
+#[test]
+fn a_wrongly_typed_required_key_is_not_also_missing() {
+    let y = "routes:\n  - name: [a]\n    vendor: v\n    path_prefix: /a\n    upstream: http://h\n";
+    let errs = parse(y).expect_err("invalid").0;
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert_eq!(errs[0].place, "routes[0].name");
+}
+
+#[test]
 fn duplicate_names_and_prefixes_are_rejected() {
     let y = "routes:\n  - {name: a, vendor: v, path_prefix: /p, upstream: http://h}\n  - {name: a, vendor: v, path_prefix: /p/, upstream: http://h}\n";
     let errs = parse(y).expect_err("dupes").0;
-    assert!(errs.iter().any(|e| e.path == "routes[1].name"));
-    assert!(errs.iter().any(|e| e.path == "routes[1].path_prefix"));
+    assert!(errs.iter().any(|e| e.place == "routes[1].name"));
+    assert!(errs.iter().any(|e| e.place == "routes[1].path_prefix"));
 }
 
 #[test]

@@ -1,29 +1,23 @@
-//! `FileConfig` -> `Config`, collecting every problem with its field path.
+//! `FileConfig` -> `Config` (pure), collecting every problem with its field path.
 
-use super::file::{FileConfig, FileCooldown, FileRetry, FileRoute, FileTimeouts};
+use super::file::{FileConfig, FileCooldown, FileRetry, FileTimeouts};
 use super::*;
-use crate::retry::Backoff;
-use serde::de::DeserializeOwned;
+use crate::retry::cooldown::DEFAULT_COOLDOWN_CAPACITY;
+use crate::retry::{
+    Backoff, DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_JITTER, DEFAULT_RETRY_AFTER_MAX,
+};
 use std::collections::HashSet;
 use std::net::SocketAddr;
 
-/// Jitter of the default backoff: full jitter spreads retries of many clients.
-const DEFAULT_BACKOFF_JITTER: f64 = 1.0;
-/// Default first backoff step when the vendor gave no hint.
-const DEFAULT_BACKOFF_BASE: Duration = Duration::from_millis(100);
-
 struct Errors {
     file: String,
-    list: Vec<ConfigError>,
+    list: Vec<Diagnostic>,
 }
 
 impl Errors {
     fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.list.push(ConfigError {
-            file: self.file.clone(),
-            path: path.into(),
-            message: message.into(),
-        });
+        self.list
+            .push(Diagnostic::new(self.file.clone(), path, message));
     }
 }
 
@@ -52,108 +46,6 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err(format!("duration `{s}` is out of range"));
     }
     Ok(Duration::from_secs_f64(secs))
-}
-
-fn section<T: DeserializeOwned + Default>(
-    map: &serde_yaml::Mapping,
-    key: &str,
-    errs: &mut Errors,
-) -> Option<T> {
-    let v = map.get(key)?;
-    if v.is_null() {
-        return None;
-    }
-    match serde_yaml::from_value::<T>(v.clone()) {
-        Ok(t) => Some(t),
-        Err(e) => {
-            errs.push(key, e.to_string());
-            None
-        }
-    }
-}
-
-const TOP_KEYS: &[&str] = &[
-    "listen",
-    "admin_listen",
-    "catalog_dir",
-    "problem_type_base",
-    "hold_max_bytes",
-    "max_request_body_bytes",
-    "retry_after_max",
-    "catalog_poll_interval",
-    "grace_period_seconds",
-    "threads",
-    "timeouts",
-    "retry",
-    "cooldown",
-    "routes",
-];
-
-fn read_file_config(text: &str, errs: &mut Errors) -> FileConfig {
-    let value: serde_yaml::Value = match serde_yaml::from_str(text) {
-        Ok(v) => v,
-        Err(e) => {
-            errs.push("(syntax)", e.to_string());
-            return FileConfig::default();
-        }
-    };
-    let map = match value {
-        serde_yaml::Value::Mapping(m) => m,
-        serde_yaml::Value::Null => {
-            errs.push("(top)", "the file is empty; it needs at least `routes`");
-            return FileConfig::default();
-        }
-        _ => {
-            errs.push(
-                "(top)",
-                "the file must be a mapping of keys (listen, routes, ...)",
-            );
-            return FileConfig::default();
-        }
-    };
-    for k in map.keys() {
-        match k.as_str() {
-            Some(k) if TOP_KEYS.contains(&k) => {}
-            Some(k) => errs.push(
-                k,
-                format!("unknown key; expected one of: {}", TOP_KEYS.join(", ")),
-            ),
-            None => errs.push("(top)", "keys must be strings"),
-        }
-    }
-    let mut fc = FileConfig {
-        listen: section(&map, "listen", errs),
-        admin_listen: section(&map, "admin_listen", errs),
-        catalog_dir: section(&map, "catalog_dir", errs),
-        problem_type_base: section(&map, "problem_type_base", errs),
-        hold_max_bytes: section(&map, "hold_max_bytes", errs),
-        max_request_body_bytes: section(&map, "max_request_body_bytes", errs),
-        retry_after_max: section(&map, "retry_after_max", errs),
-        catalog_poll_interval: section(&map, "catalog_poll_interval", errs),
-        grace_period_seconds: section(&map, "grace_period_seconds", errs),
-        threads: section(&map, "threads", errs),
-        timeouts: section(&map, "timeouts", errs),
-        retry: section(&map, "retry", errs),
-        cooldown: section(&map, "cooldown", errs),
-        routes: Vec::new(),
-    };
-    match map.get("routes") {
-        None | Some(serde_yaml::Value::Null) => {}
-        Some(serde_yaml::Value::Sequence(items)) => {
-            for (i, item) in items.iter().enumerate() {
-                match serde_yaml::from_value::<FileRoute>(item.clone()) {
-                    Ok(r) => fc.routes.push(r),
-                    Err(e) => {
-                        errs.push(format!("routes[{i}]"), e.to_string());
-                        // Keep positions stable for later messages.
-                        fc.routes.push(FileRoute::default());
-                    }
-                }
-            }
-        }
-        Some(_) => errs.push("routes", "must be a list of routes"),
-    }
-    fc
 }
 
 fn duration_or(v: &Option<String>, default: Duration, path: &str, errs: &mut Errors) -> Duration {
@@ -315,32 +207,8 @@ fn parse_upstream(s: &str, path: &str, errs: &mut Errors) -> Option<Upstream> {
         port,
         base_path,
         authority,
+        ca_file: None,
         ca: None,
-    })
-}
-
-/// Reads a PEM file of CA certificates, checking each parses as X.509 (Pingora's wrapper
-/// panics on bad DER, so nothing unchecked may reach it).
-fn load_ca_file(path: &str) -> Result<TrustedCa, String> {
-    use pingora::utils::tls::WrappedX509;
-    let pem = std::fs::read(path).map_err(|e| format!("cannot read `{path}`: {e}"))?;
-    let mut ders = Vec::new();
-    for item in rustls_pemfile::certs(&mut pem.as_slice()) {
-        let der = item.map_err(|e| format!("`{path}` is not valid PEM: {e}"))?;
-        x509_parser::parse_x509_certificate(der.as_ref())
-            .map_err(|e| format!("`{path}` holds a certificate that does not parse: {e}"))?;
-        ders.push(der.as_ref().to_vec());
-    }
-    if ders.is_empty() {
-        return Err(format!("`{path}` holds no PEM certificate"));
-    }
-    let certs: Vec<WrappedX509> = ders
-        .into_iter()
-        .map(|d| WrappedX509::new(d, pingora::utils::tls::parse_x509))
-        .collect();
-    Ok(TrustedCa {
-        file: path.to_string(),
-        certs: std::sync::Arc::from(certs.into_boxed_slice()),
     })
 }
 
@@ -356,13 +224,78 @@ fn normalize_prefix(p: &str) -> Result<String, String> {
     Ok(if t.is_empty() { "/".into() } else { t.into() })
 }
 
-pub(super) fn validate(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
+/// Reads `text` (structure: [`crate::yaml::parse_all`]) and validates what it holds. A
+/// problem found by validation at or below a place that already had a structural problem is
+/// left out: it would only repeat it (a route with an unknown key is not also missing its name).
+pub(super) fn validate(text: &str, path: &Path) -> ConfigCheck {
+    let file = path.display().to_string();
+    let parsed = crate::yaml::parse_all::<FileConfig>(text);
+    let structural: Vec<Diagnostic> = parsed
+        .problems
+        .into_iter()
+        .map(|p| Diagnostic::new(&file, p.place, p.message))
+        .collect();
+    let Some(fc) = parsed.value else {
+        return ConfigCheck {
+            config: Err(Diagnostics(structural)),
+            outline: None,
+        };
+    };
+    let outline = outline(&fc, &file);
     let mut errs = Errors {
-        file: path.display().to_string(),
+        file,
         list: Vec::new(),
     };
-    let fc = read_file_config(text, &mut errs);
+    let config = validate_file(&fc, path, &mut errs);
+    let mut list = structural.clone();
+    list.extend(errs.list.into_iter().filter(|d| {
+        !structural
+            .iter()
+            .any(|s| is_at_or_below(&d.place, &s.place))
+    }));
+    ConfigCheck {
+        config: if list.is_empty() {
+            config.ok_or_else(Diagnostics::default)
+        } else {
+            Err(Diagnostics(list))
+        },
+        outline: Some(outline),
+    }
+}
 
+fn is_at_or_below(place: &str, parent: &str) -> bool {
+    place
+        .strip_prefix(parent)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('.') || rest.starts_with('['))
+}
+
+fn outline(fc: &FileConfig, file: &str) -> Outline {
+    let trimmed = |s: &Option<String>| {
+        s.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    Outline {
+        file: file.to_string(),
+        catalog_dir: PathBuf::from(fc.catalog_dir.as_deref().unwrap_or(DEFAULT_CATALOG_DIR)),
+        route_vendors: fc
+            .routes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| Some((i, trimmed(&r.vendor)?)))
+            .collect(),
+        ca_files: fc
+            .routes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| Some((i, r.tls_ca_file.clone()?)))
+            .collect(),
+    }
+}
+
+/// The config, when `errs` stayed empty.
+fn validate_file(fc: &FileConfig, path: &Path, errs: &mut Errors) -> Option<Config> {
     let listen = fc.listen.clone().unwrap_or_else(|| DEFAULT_LISTEN.into());
     if listen.parse::<SocketAddr>().is_err() {
         errs.push(
@@ -398,13 +331,13 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<Config, ConfigErrors> 
         &fc.retry_after_max,
         DEFAULT_RETRY_AFTER_MAX,
         "retry_after_max",
-        &mut errs,
+        errs,
     );
     let catalog_poll_interval = duration_or(
         &fc.catalog_poll_interval,
         DEFAULT_CATALOG_POLL_INTERVAL,
         "catalog_poll_interval",
-        &mut errs,
+        errs,
     );
     if catalog_poll_interval < Duration::from_millis(100) {
         errs.push("catalog_poll_interval", "must be at least 100ms");
@@ -418,14 +351,9 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<Config, ConfigErrors> 
         },
         fc.timeouts.as_ref(),
         "timeouts",
-        &mut errs,
+        errs,
     );
-    let base_retry = retry_policy(
-        &RetryPolicy::default(),
-        fc.retry.as_ref(),
-        "retry",
-        &mut errs,
-    );
+    let base_retry = retry_policy(&RetryPolicy::default(), fc.retry.as_ref(), "retry", errs);
     let base_cooldown = cooldown(
         &CooldownSettings {
             enabled: true,
@@ -433,10 +361,10 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<Config, ConfigErrors> 
         },
         fc.cooldown.as_ref(),
         "cooldown",
-        &mut errs,
+        errs,
     );
 
-    if fc.routes.is_empty() && !errs.list.iter().any(|e| e.path.starts_with("routes")) {
+    if fc.routes.is_empty() {
         errs.push("routes", "at least one route is needed");
     }
     let mut names = HashSet::new();
@@ -496,7 +424,7 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<Config, ConfigErrors> 
             );
         }
         let mut upstream = match r.upstream.as_deref() {
-            Some(u) => parse_upstream(u, &format!("{p}.upstream"), &mut errs),
+            Some(u) => parse_upstream(u, &format!("{p}.upstream"), errs),
             None => {
                 errs.push(
                     format!("{p}.upstream"),
@@ -512,10 +440,7 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<Config, ConfigErrors> 
                     "applies only to an https upstream",
                 );
             }
-            match load_ca_file(f) {
-                Ok(ca) => u.ca = Some(ca),
-                Err(m) => errs.push(format!("{p}.tls_ca_file"), m),
-            }
+            u.ca_file = Some(f.to_string());
         }
         let mut upstream_headers = Vec::new();
         for (k, v) in &r.upstream_headers {
@@ -534,19 +459,14 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<Config, ConfigErrors> 
             &base_timeouts,
             r.timeouts.as_ref(),
             &format!("{p}.timeouts"),
-            &mut errs,
+            errs,
         );
-        let retry = retry_policy(
-            &base_retry,
-            r.retry.as_ref(),
-            &format!("{p}.retry"),
-            &mut errs,
-        );
+        let retry = retry_policy(&base_retry, r.retry.as_ref(), &format!("{p}.retry"), errs);
         let cd = cooldown(
             &base_cooldown,
             r.cooldown.as_ref(),
             &format!("{p}.cooldown"),
-            &mut errs,
+            errs,
         );
         if let Some(upstream) = upstream {
             routes.push(Route {
@@ -565,9 +485,9 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<Config, ConfigErrors> 
     }
 
     if !errs.list.is_empty() {
-        return Err(ConfigErrors(errs.list));
+        return None;
     }
-    Ok(Config {
+    Some(Config {
         path: path.to_path_buf(),
         listen,
         admin_listen,
@@ -587,7 +507,7 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<Config, ConfigErrors> 
             .cooldown
             .as_ref()
             .and_then(|c| c.max_keys)
-            .unwrap_or(DEFAULT_COOLDOWN_MAX_KEYS)
+            .unwrap_or(DEFAULT_COOLDOWN_CAPACITY)
             .max(1),
         routes: RouteTable::new(routes),
     })
