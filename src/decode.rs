@@ -1,12 +1,18 @@
 //! Feeds a held response body to the scanner, decoding `Content-Encoding` on the way.
 //!
-//! Bounded: at most `max_decoded` decoded bytes reach the scanner (a small compressed body can
-//! expand enormously); past that the scan is marked truncated. The encoded bytes themselves are
+//! Bounded in memory and CPU: at most `max_decoded` decoded bytes reach the scanner (a small
+//! compressed body can expand enormously); past that the scan is marked truncated and decoding
+//! *stops*: the sink refuses further output, which makes the decoder return at once, and later
+//! chunks are not decoded at all. A 64 KiB gzip or brotli bomb therefore costs about as much as
+//! decoding the budget (`cargo bench --bench decode`, figures in benches/README.md). The encoded bytes themselves are
 //! never changed: when a response passes through, the client gets the original encoding.
 //! Pure apart from in-memory decompression.
 
 use crate::scan::{ScanLimits, ScanSpec, Scanner};
 use std::io::Write;
+
+/// The sink's error once the decoded-byte budget is spent.
+const BUDGET_REACHED: &str = "decoded-byte budget reached";
 
 /// Bytes the brotli decoder buffers internally.
 const BROTLI_BUFFER: usize = 4096;
@@ -34,14 +40,16 @@ impl Write for Sink<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let room = self.max_decoded.saturating_sub(self.decoded);
         let take = (buf.len() as u64).min(room) as usize;
-        if take < buf.len() {
-            self.over_limit = true;
-        }
         if take > 0 && !self.scanner.is_done() {
             self.scanner.feed(&buf[..take]);
         }
         self.decoded += take as u64;
-        // Swallow the excess: the decoder must not fail because we stopped looking.
+        if take < buf.len() {
+            // Stop the decoder: it returns this error from its `write` without decoding more.
+            // `BodyScan` tells it apart from a corrupt stream by `over_limit`.
+            self.over_limit = true;
+            return Err(std::io::Error::other(BUDGET_REACHED));
+        }
         Ok(buf.len())
     }
 
@@ -107,10 +115,14 @@ impl<'s> BodyScan<'s> {
         })
     }
 
-    /// Feeds one encoded chunk.
+    /// Feeds one encoded chunk. Once the decoded-byte budget is spent this returns at once
+    /// without decoding.
     pub fn feed(&mut self, chunk: &[u8]) -> Result<(), DecodeError> {
         if self.corrupt {
             return Err(DecodeError::Corrupt(self.encoding));
+        }
+        if self.over_limit() {
+            return Ok(());
         }
         let r = match &mut self.inner {
             Inner::Identity(s) => s.write_all(chunk),
@@ -118,10 +130,15 @@ impl<'s> BodyScan<'s> {
             Inner::Deflate(d) => d.write_all(chunk),
             Inner::Brotli(d) => d.write_all(chunk),
         };
-        r.map_err(|_| {
-            self.corrupt = true;
-            DecodeError::Corrupt(self.encoding)
-        })
+        match r {
+            Ok(()) => Ok(()),
+            // The budget stopped the decoder: not the stream's fault.
+            Err(_) if self.over_limit() => Ok(()),
+            Err(_) => {
+                self.corrupt = true;
+                Err(DecodeError::Corrupt(self.encoding))
+            }
+        }
     }
 
     /// The end of the body: flushes the decoder and finishes the scan.
@@ -129,12 +146,19 @@ impl<'s> BodyScan<'s> {
         if self.corrupt {
             return Err(DecodeError::Corrupt(self.encoding));
         }
+        if self.over_limit() {
+            // Decoding stopped at the budget; the rest of the stream is never decoded.
+            return Ok(());
+        }
         let r = match &mut self.inner {
             Inner::Identity(_) => Ok(()),
             Inner::Gzip(d) => d.try_finish(),
             Inner::Deflate(d) => d.try_finish(),
             Inner::Brotli(d) => d.flush(),
         };
+        if r.is_err() && self.over_limit() {
+            return Ok(());
+        }
         if r.is_err() {
             self.corrupt = true;
             return Err(DecodeError::Corrupt(self.encoding));
@@ -250,6 +274,50 @@ mod tests {
         b.finish().expect("finish");
         assert!(b.over_limit());
         assert_eq!(b.decoded_bytes(), 4096);
+    }
+
+    fn brotli(b: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        {
+            let mut w = brotli::CompressorWriter::new(&mut out, 4096, 9, 22);
+            w.write_all(b).expect("write");
+        }
+        out
+    }
+
+    /// A bomb: `n` bytes of zeros compressed.
+    fn zeros(n: usize) -> Vec<u8> {
+        vec![b'0'; n]
+    }
+
+    #[test]
+    fn decoding_stops_at_the_budget_for_every_encoding_and_chunking() {
+        let s = spec();
+        let plain = zeros(8 << 20);
+        let bodies = [("gzip", gzip(&plain)), ("br", brotli(&plain))];
+        for (enc, z) in &bodies {
+            for chunk in [1usize, 7, 4096, z.len()] {
+                let mut b = BodyScan::new(Some(enc), &s, limits(), 10_000).expect("supported");
+                for c in z.chunks(chunk) {
+                    b.feed(c).expect("not corrupt");
+                }
+                b.finish().expect("finish");
+                assert!(b.over_limit(), "{enc} {chunk}");
+                assert!(!b.is_corrupt(), "{enc} {chunk}");
+                assert_eq!(b.decoded_bytes(), 10_000, "{enc} {chunk}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_body_exactly_at_the_budget_is_not_over_it() {
+        let s = spec();
+        let body = br#"{"code":1}"#;
+        let mut b = BodyScan::new(Some("gzip"), &s, limits(), body.len() as u64).expect("gzip");
+        b.feed(&gzip(body)).expect("valid");
+        b.finish().expect("finish");
+        assert!(!b.over_limit());
+        assert_eq!(b.decoded_bytes(), body.len() as u64);
     }
 
     #[test]

@@ -269,6 +269,37 @@ impl Problem {
         )
     }
 
+    /// The request path would leave the route's upstream base path, or uses encoded separators
+    /// (400, see `confine`).
+    pub fn path_not_allowed(why: crate::confine::PathRejection) -> Problem {
+        let mut p = Problem::gateway(
+            Code::InvalidArgument,
+            400,
+            "PATH_NOT_ALLOWED",
+            format!(
+                "The request path is not allowed: {why}. Send a path under the route's prefix \
+                 without dot segments that climb above it, encoded slashes or backslashes."
+            ),
+        );
+        p.retryable = false;
+        p
+    }
+
+    /// The route does not allow the request's method (405; the answer carries `Allow`).
+    pub fn method_not_allowed(method: &str, allow: &str) -> Problem {
+        let mut p = Problem::gateway(
+            Code::FailedPrecondition,
+            405,
+            "METHOD_NOT_ALLOWED",
+            format!(
+                "The method {} is not allowed on this route; allowed: {allow}.",
+                truncate_chars(method, 32)
+            ),
+        );
+        p.retryable = false;
+        p
+    }
+
     /// The vendor asked to hold traffic back and the hold has not expired (429).
     pub fn cooldown(route: &str, remaining_ms: u64) -> Problem {
         let mut p = Problem::gateway(
