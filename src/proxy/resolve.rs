@@ -1,88 +1,239 @@
-//! Upstream address resolution with a small TTL cache, off the blocking path.
+//! Upstream address resolution: no request waits on a resolver that is down when a previous
+//! answer exists.
 //!
-//! `HttpPeer::new(host)` would resolve DNS synchronously on every request; instead errgate
-//! resolves with `tokio::net::lookup_host` under the connect timeout, caches answers for
-//! [`DNS_TTL`], and serves a stale answer when a refresh fails.
+//! - A fresh answer (younger than `dns.ttl`) is used as is.
+//! - A stale answer is used at once, and one background refresh per host is started; while it
+//!   runs, further requests use the stale answer too. A failed refresh keeps the stale answer
+//!   and is retried after `dns.negative_ttl`.
+//! - A failed lookup with no previous answer (NXDOMAIN, no address, resolver timeout) is cached
+//!   for `dns.negative_ttl`, so an outage does not turn every request into a resolver timeout.
+//! - IP-literal upstreams skip resolution.
+//!
+//! Lookups go through the system resolver (`getaddrinfo` via `tokio::net::lookup_host`, which
+//! honours /etc/hosts, /etc/resolv.conf and nsswitch); it reports no record TTLs, so the
+//! configured `dns.ttl` is the TTL. Why not hickory-resolver: see ARCHITECTURE.md ("DNS").
+//! The lookup is a trait so tests can inject an outage and run on a paused clock.
 
+use async_trait::async_trait;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// How long a resolved address list is used before it is looked up again.
-pub const DNS_TTL: Duration = Duration::from_secs(30);
+/// Default time an answer is used before it is refreshed (`dns.ttl`).
+pub const DEFAULT_DNS_TTL: Duration = Duration::from_secs(30);
+/// Default time a failed lookup is remembered, and the wait before a failed background refresh
+/// is tried again (`dns.negative_ttl`): short, so a fixed resolver is noticed quickly.
+pub const DEFAULT_DNS_NEGATIVE_TTL: Duration = Duration::from_secs(5);
 /// Most host names cached: routes are few; this bounds memory if config churns.
 const MAX_CACHED_HOSTS: usize = 1024;
 
-/// Resolved addresses of a `(host, port)` and when they were looked up.
-type DnsCache = HashMap<(String, u16), (Vec<SocketAddr>, Instant)>;
+/// Resolver settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DnsSettings {
+    /// How long an answer is fresh.
+    pub ttl: Duration,
+    /// How long a failure is remembered.
+    pub negative_ttl: Duration,
+}
 
-#[derive(Default)]
-pub(super) struct Resolver {
-    cache: Mutex<DnsCache>,
+impl Default for DnsSettings {
+    fn default() -> Self {
+        DnsSettings {
+            ttl: DEFAULT_DNS_TTL,
+            negative_ttl: DEFAULT_DNS_NEGATIVE_TTL,
+        }
+    }
+}
+
+/// One name lookup.
+#[async_trait]
+pub trait Lookup: Send + Sync + 'static {
+    /// The addresses of `host:port`.
+    async fn lookup(&self, host: &str, port: u16) -> std::io::Result<Vec<SocketAddr>>;
+}
+
+/// The system resolver.
+pub struct SystemLookup;
+
+#[async_trait]
+impl Lookup for SystemLookup {
+    async fn lookup(&self, host: &str, port: u16) -> std::io::Result<Vec<SocketAddr>> {
+        Ok(tokio::net::lookup_host((host, port)).await?.collect())
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    /// Empty for a cached failure.
+    addrs: Vec<SocketAddr>,
+    /// Until when the answer is fresh (or the failure is remembered).
+    fresh_until: Instant,
+    /// A background refresh is running.
+    refreshing: bool,
+    /// The failure, for a negative entry.
+    error: Option<String>,
+}
+
+type Cache = HashMap<(String, u16), Entry>;
+
+/// The resolver with its cache; one per process.
+pub struct Resolver<L: Lookup = SystemLookup> {
+    lookup: Arc<L>,
+    cache: Arc<Mutex<Cache>>,
+    settings: DnsSettings,
     next: AtomicUsize,
 }
 
-impl Resolver {
-    /// One address for `host:port`, rotating over the answers.
-    pub(super) async fn resolve(
+impl Default for Resolver<SystemLookup> {
+    fn default() -> Self {
+        Resolver::new(SystemLookup, DnsSettings::default())
+    }
+}
+
+// === impl Resolver ===
+
+impl<L: Lookup> Resolver<L> {
+    /// A resolver over `lookup`.
+    pub fn new(lookup: L, settings: DnsSettings) -> Self {
+        Resolver {
+            lookup: Arc::new(lookup),
+            cache: Arc::new(Mutex::new(HashMap::new())),
+            settings,
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    /// One address for `host:port`, rotating over the answers; the error text is for the log,
+    /// never for a client. Waits on the resolver only when
+    /// no answer, not even a stale one, is known; then at most `timeout`.
+    pub async fn resolve(
         &self,
         host: &str,
         port: u16,
         timeout: Duration,
         now: Instant,
     ) -> Result<SocketAddr, String> {
-        if let Ok(ip) = host.parse::<IpAddr>() {
+        if let Ok(ip) = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+        {
             return Ok(SocketAddr::new(ip, port));
         }
         let key = (host.to_string(), port);
-        let stale = {
-            let cache = self
-                .cache
-                .lock()
-                .map_err(|_| "resolver cache poisoned".to_string())?;
-            match cache.get(&key) {
-                Some((addrs, at)) if now.duration_since(*at) < DNS_TTL => {
-                    return self.pick(addrs);
-                }
-                Some((addrs, _)) => Some(addrs.clone()),
-                None => None,
-            }
-        };
-        let looked = tokio::time::timeout(timeout, tokio::net::lookup_host((host, port))).await;
-        match looked {
-            Ok(Ok(it)) => {
-                let addrs: Vec<SocketAddr> = it.collect();
-                if addrs.is_empty() {
-                    return Err(format!("{host} resolved to no address"));
-                }
-                let picked = self.pick(&addrs);
-                if let Ok(mut cache) = self.cache.lock() {
-                    if cache.len() >= MAX_CACHED_HOSTS {
-                        cache.clear();
+        {
+            let mut cache = self.lock();
+            if let Some(e) = cache.get_mut(&key) {
+                if !e.addrs.is_empty() {
+                    if now >= e.fresh_until && !e.refreshing {
+                        e.refreshing = true;
+                        self.spawn_refresh(key.clone(), timeout);
                     }
-                    cache.insert(key, (addrs, now));
+                    return Ok(self.pick(&e.addrs));
                 }
-                picked
+                if now < e.fresh_until {
+                    return Err(e.error.clone().unwrap_or_default());
+                }
             }
-            Ok(Err(e)) => match stale {
-                Some(addrs) => self.pick(&addrs),
-                None => Err(format!("cannot resolve {host}: {e}")),
-            },
-            Err(_) => match stale {
-                Some(addrs) => self.pick(&addrs),
-                None => Err(format!("resolving {host} timed out")),
-            },
+        }
+        let result = lookup_within(&*self.lookup, host, port, timeout).await;
+        let now = Instant::now();
+        let mut cache = self.lock();
+        if cache.len() >= MAX_CACHED_HOSTS && !cache.contains_key(&key) {
+            cache.retain(|_, e| !e.addrs.is_empty());
+            if cache.len() >= MAX_CACHED_HOSTS {
+                cache.clear();
+            }
+        }
+        match result {
+            Ok(addrs) => {
+                let picked = self.pick(&addrs);
+                cache.insert(
+                    key,
+                    Entry {
+                        addrs,
+                        fresh_until: now + self.settings.ttl,
+                        refreshing: false,
+                        error: None,
+                    },
+                );
+                Ok(picked)
+            }
+            Err(e) => {
+                // A concurrent lookup may have found an answer meanwhile: prefer it.
+                if let Some(found) = cache.get(&key).filter(|e| !e.addrs.is_empty()) {
+                    return Ok(self.pick(&found.addrs));
+                }
+                cache.insert(
+                    key,
+                    Entry {
+                        addrs: Vec::new(),
+                        fresh_until: now + self.settings.negative_ttl,
+                        refreshing: false,
+                        error: Some(e.clone()),
+                    },
+                );
+                Err(e)
+            }
         }
     }
 
-    fn pick(&self, addrs: &[SocketAddr]) -> Result<SocketAddr, String> {
-        if addrs.is_empty() {
-            return Err("no address".into());
-        }
+    fn spawn_refresh(&self, key: (String, u16), timeout: Duration) {
+        let lookup = self.lookup.clone();
+        let cache = self.cache.clone();
+        let settings = self.settings;
+        tokio::spawn(async move {
+            let result = lookup_within(&*lookup, &key.0, key.1, timeout).await;
+            let now = Instant::now();
+            let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(e) = cache.get_mut(&key) else {
+                return;
+            };
+            e.refreshing = false;
+            match result {
+                Ok(addrs) => {
+                    e.addrs = addrs;
+                    e.fresh_until = now + settings.ttl;
+                }
+                Err(why) => {
+                    log::warn!(
+                        "host={} error={why} DNS refresh failed; serving the previous answer.",
+                        key.0
+                    );
+                    e.fresh_until = now + settings.negative_ttl;
+                }
+            }
+        });
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Cache> {
+        // The cache holds plain data; a panic elsewhere cannot leave it inconsistent.
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn pick(&self, addrs: &[SocketAddr]) -> SocketAddr {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % addrs.len();
-        Ok(addrs[i])
+        addrs[i]
     }
 }
+
+/// A lookup bounded by `timeout`, with no-address answers turned into errors.
+async fn lookup_within<L: Lookup + ?Sized>(
+    lookup: &L,
+    host: &str,
+    port: u16,
+    timeout: Duration,
+) -> Result<Vec<SocketAddr>, String> {
+    match tokio::time::timeout(timeout, lookup.lookup(host, port)).await {
+        Ok(Ok(addrs)) if !addrs.is_empty() => Ok(addrs),
+        Ok(Ok(_)) => Err(format!("{host} resolved to no address")),
+        Ok(Err(e)) => Err(format!("cannot resolve {host}: {e}")),
+        Err(_) => Err(format!("resolving {host} timed out after {timeout:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests;
