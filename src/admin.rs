@@ -4,7 +4,7 @@
 
 use crate::metrics::Metrics;
 use crate::reloader::{publish_catalog_gauges, reload_now};
-use crate::runtime::{ReloadOutcome, Runtime};
+use crate::state::{ReloadOutcome, Shared};
 use async_trait::async_trait;
 use http::{Response, StatusCode};
 use pingora::apps::http_app::ServeHttp;
@@ -16,7 +16,7 @@ use tokio::time::Instant;
 /// The admin HTTP app.
 pub struct AdminApp {
     /// Shared state.
-    pub runtime: Arc<Runtime>,
+    pub shared: Arc<Shared>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// The registry `/metrics` gathers.
@@ -44,8 +44,8 @@ impl AdminApp {
     fn metrics_text(&self) -> Response<Vec<u8>> {
         self.metrics
             .cooldowns_active
-            .set(self.runtime.cooldowns.active(Instant::now()) as i64);
-        publish_catalog_gauges(&self.runtime, &self.metrics);
+            .set(self.shared.cooldowns.active(Instant::now()) as i64);
+        publish_catalog_gauges(&self.shared, &self.metrics);
         let mut buf = Vec::new();
         let enc = TextEncoder::new();
         if let Err(e) = enc.encode(&self.registry.gather(), &mut buf) {
@@ -59,8 +59,8 @@ impl AdminApp {
     }
 
     fn catalogs(&self) -> Response<Vec<u8>> {
-        let snap = self.runtime.snapshot();
-        let status = self.runtime.status();
+        let snap = self.shared.snapshot();
+        let status = self.shared.status();
         let loaded_at = snap
             .catalogs
             .loaded_at
@@ -96,7 +96,7 @@ impl AdminApp {
     }
 
     async fn reload(&self) -> Response<Vec<u8>> {
-        let (r, m) = (self.runtime.clone(), self.metrics.clone());
+        let (r, m) = (self.shared.clone(), self.metrics.clone());
         let outcome = tokio::task::spawn_blocking(move || reload_now(&r, &m, "admin")).await;
         match outcome {
             Ok(ReloadOutcome::Unchanged) => {
@@ -132,7 +132,7 @@ impl ServeHttp for AdminApp {
             ("GET", "/metrics") => self.metrics_text(),
             ("GET", "/healthz") => respond(StatusCode::OK, "text/plain", b"ok\n".to_vec()),
             ("GET", "/readyz") => {
-                if self.runtime.snapshot().catalogs.is_empty() {
+                if self.shared.snapshot().catalogs.is_empty() {
                     respond(
                         StatusCode::SERVICE_UNAVAILABLE,
                         "text/plain",
@@ -144,7 +144,7 @@ impl ServeHttp for AdminApp {
             }
             ("GET", "/catalogs") => self.catalogs(),
             ("GET", "/uncataloged") => {
-                let report = self.runtime.uncataloged.report();
+                let report = self.shared.uncataloged.report();
                 match serde_json::to_value(&report) {
                     Ok(v) => json(StatusCode::OK, &v),
                     Err(e) => respond(

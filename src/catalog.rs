@@ -1,13 +1,12 @@
 //! Vendor catalogs: immutable, indexed sets of documented errors, and the matching rule.
 //!
 //! A [`CatalogSet`] is built completely off the request path ([`load`]) and swapped in whole
-//! by [`crate::runtime`]; requests hold an `Arc` of the set they started with. Matching: an entry matches
+//! by [`crate::state`]; requests hold an `Arc` of the set they started with. Matching: an entry matches
 //! when its code (if any) equals the vendor code and all its conditions hold; the most
 //! specific wins (code 8, status 4, method 2, path 2, message 1), ties to the earlier entry.
 
 pub mod file;
 pub mod load;
-pub mod watch;
 
 use crate::problem::Code;
 use crate::retry::HintHeader;

@@ -2,9 +2,10 @@
 //! RFC 9457 problem+json.
 //!
 //! Pure modules (no I/O, no clock reads): [`scan`], [`decode`], [`normalize`], [`problem`],
-//! [`retry`], [`config`] validation and the [`catalog`] data types. Only [`catalog::load`],
-//! [`catalog::watch`] and [`runtime`] touch the filesystem; only [`cli`] builds the Pingora
-//! server. See ARCHITECTURE.md for the request and reload flows.
+//! [`retry`], [`config`] validation and the [`catalog`] data types. The loaders
+//! ([`config::load_config`], [`catalog::load`], [`state`]) and [`reloader::watch`] touch the
+//! filesystem; only [`cli`] builds the Pingora server. See ARCHITECTURE.md for the request and
+//! reload flows.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -27,8 +28,8 @@ pub mod proxy;
 pub mod redact;
 pub mod reloader;
 pub mod retry;
-pub mod runtime;
 pub mod scan;
 pub mod secret;
+pub mod state;
 pub mod uncataloged;
 pub mod yaml;

@@ -38,8 +38,8 @@ pub enum Outcome {
     Passthrough,
     /// A vendor error was normalized.
     Normalized,
-    /// errgate answered with its own error.
-    Gateway,
+    /// errgate answered with its own error (label value `gateway`, fixed by the contract).
+    Own,
 }
 
 impl Outcome {
@@ -48,7 +48,7 @@ impl Outcome {
         match self {
             Outcome::Passthrough => "passthrough",
             Outcome::Normalized => "normalized",
-            Outcome::Gateway => "gateway",
+            Outcome::Own => "gateway",
         }
     }
 }

@@ -192,7 +192,7 @@ struct Wire<'a> {
 
 impl Problem {
     /// An error errgate made itself (domain `errgate`, no `upstream`).
-    pub fn gateway(code: Code, status: u16, reason: &str, detail: impl Into<String>) -> Problem {
+    pub fn own(code: Code, status: u16, reason: &str, detail: impl Into<String>) -> Problem {
         Problem {
             status,
             title: title_for_reason(reason),
@@ -209,7 +209,7 @@ impl Problem {
 
     /// No route matches the request (404).
     pub fn no_route(path: &str) -> Problem {
-        Problem::gateway(
+        Problem::own(
             Code::NotFound,
             404,
             "NO_ROUTE",
@@ -219,7 +219,7 @@ impl Problem {
 
     /// The vendor could not be reached, or reset the connection (502, retryable).
     pub fn upstream_unavailable(route: &str, why: &str) -> Problem {
-        Problem::gateway(
+        Problem::own(
             Code::Unavailable,
             502,
             "UPSTREAM_UNAVAILABLE",
@@ -229,7 +229,7 @@ impl Problem {
 
     /// The vendor broke the exchange after it started (502, retryable).
     pub fn upstream_reset(route: &str, why: &str) -> Problem {
-        Problem::gateway(
+        Problem::own(
             Code::Unavailable,
             502,
             "UPSTREAM_RESET",
@@ -239,7 +239,7 @@ impl Problem {
 
     /// The vendor answered too slowly (504, retryable).
     pub fn upstream_timeout(route: &str, what: &str) -> Problem {
-        Problem::gateway(
+        Problem::own(
             Code::DeadlineExceeded,
             504,
             "UPSTREAM_TIMEOUT",
@@ -249,7 +249,7 @@ impl Problem {
 
     /// The request body is larger than `max_request_body_bytes` (413).
     pub fn request_too_large(limit: u64) -> Problem {
-        let mut p = Problem::gateway(
+        let mut p = Problem::own(
             Code::InvalidArgument,
             413,
             "REQUEST_TOO_LARGE",
@@ -261,7 +261,7 @@ impl Problem {
 
     /// The request could not be read or forwarded as HTTP (400).
     pub fn malformed_request(why: &str) -> Problem {
-        Problem::gateway(
+        Problem::own(
             Code::InvalidArgument,
             400,
             "MALFORMED_REQUEST",
@@ -272,7 +272,7 @@ impl Problem {
     /// The request path would leave the route's upstream base path, or uses encoded separators
     /// (400, see `confine`).
     pub fn path_not_allowed(why: crate::confine::PathRejection) -> Problem {
-        let mut p = Problem::gateway(
+        let mut p = Problem::own(
             Code::InvalidArgument,
             400,
             "PATH_NOT_ALLOWED",
@@ -287,7 +287,7 @@ impl Problem {
 
     /// The route does not allow the request's method (405; the answer carries `Allow`).
     pub fn method_not_allowed(method: &str, allow: &str) -> Problem {
-        let mut p = Problem::gateway(
+        let mut p = Problem::own(
             Code::FailedPrecondition,
             405,
             "METHOD_NOT_ALLOWED",
@@ -302,7 +302,7 @@ impl Problem {
 
     /// The vendor asked to hold traffic back and the hold has not expired (429).
     pub fn cooldown(route: &str, remaining_ms: u64) -> Problem {
-        let mut p = Problem::gateway(
+        let mut p = Problem::own(
             Code::ResourceExhausted,
             429,
             "UPSTREAM_COOLDOWN",
@@ -422,7 +422,7 @@ mod tests {
     }
 
     #[test]
-    fn body_status_equals_http_status_and_upstream_is_null_for_gateway_errors() {
+    fn body_status_equals_http_status_and_upstream_is_null_for_own_errors() {
         let p = Problem::upstream_unavailable("pk", "connection refused");
         let v: serde_json::Value =
             serde_json::from_slice(&p.to_json(DEFAULT_TYPE_BASE, "rid")).expect("valid json");

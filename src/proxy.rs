@@ -19,7 +19,7 @@ mod upstream;
 
 use crate::access_log::AccessLog;
 use crate::metrics::Metrics;
-use crate::runtime::Runtime;
+use crate::state::Shared;
 use async_trait::async_trait;
 use pingora::connectors::http::Connector;
 use pingora::prelude::HttpPeer;
@@ -36,7 +36,7 @@ pub const UPSTREAM_POOL_SIZE: usize = 256;
 /// The gateway service: shared state for every request.
 pub struct Gateway {
     /// Config + catalogs snapshot, cooldowns.
-    pub runtime: Arc<Runtime>,
+    pub shared: Arc<Shared>,
     /// Metric handles.
     pub metrics: Arc<Metrics>,
     /// The access log (off unless [`Gateway::with_access_log`] set one).
@@ -50,11 +50,11 @@ pub struct Gateway {
 
 impl Gateway {
     /// Builds the service.
-    pub fn new(runtime: Arc<Runtime>, metrics: Arc<Metrics>) -> Gateway {
+    pub fn new(shared: Arc<Shared>, metrics: Arc<Metrics>) -> Gateway {
         let mut opts = pingora::connectors::ConnectorOptions::new(UPSTREAM_POOL_SIZE);
         opts.keepalive_pool_size = UPSTREAM_POOL_SIZE;
         Gateway {
-            runtime,
+            shared,
             metrics,
             access_log: AccessLog::off(),
             connector: Connector::new(Some(opts)),
@@ -114,13 +114,13 @@ impl ProxyHttp for Gateway {
             };
         }
         log::warn!("request failed outside the exchange: {e}");
-        let p = crate::problem::Problem::gateway(
+        let p = crate::problem::Problem::own(
             crate::problem::Code::Internal,
             500,
             "INTERNAL_ERROR",
             "errgate could not handle the request; the error is logged.",
         );
-        let base = self.runtime.snapshot().config.problem_type_base.clone();
+        let base = self.shared.snapshot().config.problem_type_base.clone();
         let code = match serve::answer(session, ctx, &p, &base, None).await {
             Ok(()) => 500,
             Err(_) => 0,

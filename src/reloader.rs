@@ -3,15 +3,17 @@
 //! the result. [`ReloaderService`] runs the watcher, poll and signal loop as a Pingora
 //! background service so it stops with the server.
 
-use crate::catalog::watch::{watch, DirWatcher};
+pub mod watch;
+
 use crate::metrics::Metrics;
-use crate::runtime::{ReloadOutcome, Runtime};
+use crate::state::{ReloadOutcome, Shared};
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
+use watch::{watch, DirWatcher};
 
 /// Quiet time after a file event before reloading: editors and ConfigMap swaps touch several
 /// files in a burst.
@@ -20,8 +22,8 @@ pub const CATALOG_RELOAD_DEBOUNCE: Duration = Duration::from_millis(300);
 const WATCHER_RETRY: Duration = Duration::from_secs(5);
 
 /// Reloads now (blocking file reads), then logs and counts the outcome.
-pub fn reload_now(runtime: &Runtime, metrics: &Metrics, trigger: &str) -> ReloadOutcome {
-    let outcome = runtime.reload(SystemTime::now());
+pub fn reload_now(shared: &Shared, metrics: &Metrics, trigger: &str) -> ReloadOutcome {
+    let outcome = shared.reload(SystemTime::now());
     match &outcome {
         ReloadOutcome::Unchanged => {
             log::debug!("trigger={trigger} Configuration and catalogs unchanged.")
@@ -32,7 +34,7 @@ pub fn reload_now(runtime: &Runtime, metrics: &Metrics, trigger: &str) -> Reload
             needs_restart,
         } => {
             metrics.reloads.with_label_values(&["success"]).inc();
-            publish_catalog_gauges(runtime, metrics);
+            publish_catalog_gauges(shared, metrics);
             log::info!(
                 "trigger={trigger} config_changed={config} catalogs_changed={catalogs} Reloaded; new requests use the new set."
             );
@@ -57,8 +59,8 @@ pub fn reload_now(runtime: &Runtime, metrics: &Metrics, trigger: &str) -> Reload
 }
 
 /// Sets the catalog gauges from the serving snapshot.
-pub fn publish_catalog_gauges(runtime: &Runtime, metrics: &Metrics) {
-    let snap = runtime.snapshot();
+pub fn publish_catalog_gauges(shared: &Shared, metrics: &Metrics) {
+    let snap = shared.snapshot();
     metrics.catalog_entries.reset();
     for (id, meta) in &snap.catalogs.meta {
         metrics
@@ -66,28 +68,28 @@ pub fn publish_catalog_gauges(runtime: &Runtime, metrics: &Metrics) {
             .with_label_values(&[id])
             .set(meta.entries as i64);
     }
-    if let Some(t) = runtime.status().last_success_unix {
+    if let Some(t) = shared.status().last_success_unix {
         metrics.last_reload_success.set(t as i64);
     }
 }
 
-async fn reload_blocking(runtime: &Arc<Runtime>, metrics: &Arc<Metrics>, trigger: &'static str) {
-    let (r, m) = (runtime.clone(), metrics.clone());
+async fn reload_blocking(shared: &Arc<Shared>, metrics: &Arc<Metrics>, trigger: &'static str) {
+    let (r, m) = (shared.clone(), metrics.clone());
     let _ = tokio::task::spawn_blocking(move || reload_now(&r, &m, trigger)).await;
 }
 
 /// Watches, polls and listens for SIGHUP; reloads through [`reload_now`].
 pub struct ReloaderService {
     /// Shared state.
-    pub runtime: Arc<Runtime>,
+    pub shared: Arc<Shared>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
 }
 
 impl ReloaderService {
     fn start_watcher(&self, tx: &mpsc::Sender<()>) -> Option<DirWatcher> {
-        let dir = self.runtime.snapshot().config.catalog_dir.clone();
-        match watch(&dir, self.runtime.config_path(), tx.clone()) {
+        let dir = self.shared.snapshot().config.catalog_dir.clone();
+        match watch(&dir, self.shared.config_path(), tx.clone()) {
             Ok(w) => Some(w),
             Err(e) => {
                 log::warn!("error={e} File watching failed; relying on the periodic check until it recovers.");
@@ -100,8 +102,8 @@ impl ReloaderService {
     pub async fn run(&self, mut shutdown: ShutdownWatch) {
         let (tx, mut rx) = mpsc::channel::<()>(1);
         let mut watcher = self.start_watcher(&tx);
-        let mut watched_dir = self.runtime.snapshot().config.catalog_dir.clone();
-        let poll_every = self.runtime.snapshot().config.catalog_poll_interval;
+        let mut watched_dir = self.shared.snapshot().config.catalog_dir.clone();
+        let poll_every = self.shared.snapshot().config.catalog_poll_interval;
         let mut poll = tokio::time::interval(poll_every);
         poll.tick().await;
         let mut rewatch = tokio::time::interval(WATCHER_RETRY);
@@ -119,24 +121,24 @@ impl ReloaderService {
                     // Debounce: wait for the burst to settle, then drop queued hints.
                     tokio::time::sleep(CATALOG_RELOAD_DEBOUNCE).await;
                     while rx.try_recv().is_ok() {}
-                    reload_blocking(&self.runtime, &self.metrics, "watch").await;
+                    reload_blocking(&self.shared, &self.metrics, "watch").await;
                 }
                 _ = poll.tick() => {
-                    reload_blocking(&self.runtime, &self.metrics, "poll").await;
+                    reload_blocking(&self.shared, &self.metrics, "poll").await;
                 }
                 _ = rewatch.tick() => {
                     // Recreate a failed watcher, or follow a catalog_dir changed by a reload.
-                    let dir = self.runtime.snapshot().config.catalog_dir.clone();
+                    let dir = self.shared.snapshot().config.catalog_dir.clone();
                     if watcher.is_none() || dir != watched_dir {
                         watcher = self.start_watcher(&tx);
                         watched_dir = dir;
                         if watcher.is_some() {
-                            reload_blocking(&self.runtime, &self.metrics, "rewatch").await;
+                            reload_blocking(&self.shared, &self.metrics, "rewatch").await;
                         }
                     }
                 }
                 Some(()) = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
-                    reload_blocking(&self.runtime, &self.metrics, "sighup").await;
+                    reload_blocking(&self.shared, &self.metrics, "sighup").await;
                 }
             }
         }

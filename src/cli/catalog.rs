@@ -89,7 +89,7 @@ fn suggest(args: SuggestArgs) -> ExitCode {
         }
     };
     // The catalogs are needed to read captured bodies, and help with unique reasons.
-    let loaded = crate::runtime::check_all(&args.cfg.config, SystemTime::now());
+    let loaded = crate::state::check_all(&args.cfg.config, SystemTime::now());
     let seen = match (parse_report(&input), &loaded) {
         (Some(r), _) => r.entries,
         (None, Ok((config, catalogs))) => match captured(&input, catalogs, config.hold_max_bytes) {

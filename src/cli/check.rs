@@ -13,7 +13,7 @@ pub struct Args {
 
 /// Validates; prints every problem; exit 0 or 78.
 pub fn run(args: Args) -> ExitCode {
-    match crate::runtime::check_all(&args.cfg.config, SystemTime::now()) {
+    match crate::state::check_all(&args.cfg.config, SystemTime::now()) {
         Ok((config, catalogs)) => {
             let entries: usize = catalogs.meta.values().map(|m| m.entries).sum();
             println!(

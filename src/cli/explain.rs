@@ -70,7 +70,7 @@ fn status_for(vendor: &VendorCatalog, e: &Entry, asked: Option<u16>) -> u16 {
 
 /// Prints the entry and the answer.
 pub fn run(args: Args) -> ExitCode {
-    let (config, catalogs) = match crate::runtime::check_all(&args.cfg.config, SystemTime::now()) {
+    let (config, catalogs) = match crate::state::check_all(&args.cfg.config, SystemTime::now()) {
         Ok(v) => v,
         Err(errs) => {
             for e in errs {

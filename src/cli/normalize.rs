@@ -39,7 +39,7 @@ pub struct Args {
 
 /// Prints the verdict.
 pub fn run(args: Args) -> ExitCode {
-    let (config, catalogs) = match crate::runtime::check_all(&args.cfg.config, SystemTime::now()) {
+    let (config, catalogs) = match crate::state::check_all(&args.cfg.config, SystemTime::now()) {
         Ok(v) => v,
         Err(errs) => {
             for e in errs {

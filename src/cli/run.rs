@@ -6,7 +6,7 @@ use crate::admin::AdminApp;
 use crate::metrics::Metrics;
 use crate::proxy::Gateway;
 use crate::reloader::{publish_catalog_gauges, ReloaderService};
-use crate::runtime::Runtime;
+use crate::state::Shared;
 use pingora::listeners::{L4BufferSettings, ListenerConfig};
 use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::Server;
@@ -35,7 +35,7 @@ pub struct Args {
 
 /// Runs the gateway until a shutdown signal.
 pub fn run(args: Args) -> ExitCode {
-    let runtime = match Runtime::load(args.cfg.config.clone(), SystemTime::now()) {
+    let shared = match Shared::load(args.cfg.config.clone(), SystemTime::now()) {
         Ok(r) => Arc::new(r),
         Err(errs) => {
             for e in &errs {
@@ -57,8 +57,8 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    publish_catalog_gauges(&runtime, &metrics);
-    let snap = runtime.snapshot();
+    publish_catalog_gauges(&shared, &metrics);
+    let snap = shared.snapshot();
     let config = &snap.config;
 
     let mut opt = Opt::parse_from_args(["errgate"]);
@@ -81,7 +81,7 @@ pub fn run(args: Args) -> ExitCode {
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
 
-    let gateway = Gateway::new(runtime.clone(), metrics.clone());
+    let gateway = Gateway::new(shared.clone(), metrics.clone());
     let mut proxy =
         pingora::proxy::http_proxy_service_with_name(&server.configuration, gateway, "errgate");
     // No L4 read buffer on client connections: Pingora's default zero-fills 64 KiB per accepted
@@ -94,7 +94,7 @@ pub fn run(args: Args) -> ExitCode {
     let mut admin = Service::new(
         "errgate admin".to_string(),
         AdminApp {
-            runtime: runtime.clone(),
+            shared: shared.clone(),
             metrics: metrics.clone(),
             registry,
         },
@@ -106,7 +106,7 @@ pub fn run(args: Args) -> ExitCode {
     let reloader = background_service(
         "errgate reloader",
         ReloaderService {
-            runtime: runtime.clone(),
+            shared: shared.clone(),
             metrics,
         },
     );

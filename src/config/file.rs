@@ -10,7 +10,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 
 /// Top level of `errgate.yaml`.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     /// Client listener, `host:port`. Default `0.0.0.0:8080`. Restart to change.
@@ -47,7 +47,7 @@ pub struct FileConfig {
 }
 
 /// One route.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileRoute {
     /// Unique name; the `route` label in metrics.
@@ -75,7 +75,7 @@ pub struct FileRoute {
 }
 
 /// Timeouts, as durations like `250ms`, `5s`, `1m`.
-#[derive(Debug, Deserialize, Default, Clone)]
+#[derive(Debug, Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct FileTimeouts {
     /// TCP + TLS connect. Default `5s`.
@@ -88,7 +88,7 @@ pub struct FileTimeouts {
 }
 
 /// Retry policy knobs.
-#[derive(Debug, Deserialize, Default, Clone)]
+#[derive(Debug, Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct FileRetry {
     /// Retry idempotent requests on retryable errors. Default true.
@@ -110,7 +110,7 @@ pub struct FileRetry {
 }
 
 /// Cooldown knobs.
-#[derive(Debug, Deserialize, Default, Clone)]
+#[derive(Debug, Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct FileCooldown {
     /// Answer 429 without contacting the vendor while its rate-limit hint runs. Default true.

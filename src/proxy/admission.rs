@@ -100,7 +100,7 @@ pub fn admit<'s>(
         problem: Box::new(problem),
     };
     let Some(vendor) = catalogs.vendor(&route.vendor) else {
-        let p = Problem::gateway(
+        let p = Problem::own(
             problem::Code::Internal,
             500,
             "NO_CATALOG",

@@ -62,7 +62,7 @@ impl RequestCtx {
         RequestCtx {
             started: Instant::now(),
             route: None,
-            outcome: Outcome::Gateway,
+            outcome: Outcome::Own,
             status: 0,
             error: None,
             handles: None,

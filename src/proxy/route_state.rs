@@ -9,7 +9,7 @@
 use crate::config::Route;
 use crate::metrics::Metrics;
 use crate::retry::GiveUpReason;
-use crate::runtime::Snapshot;
+use crate::state::Snapshot;
 use arc_swap::ArcSwapOption;
 use pingora_prometheus::prometheus::{Histogram, IntCounter, IntGauge};
 use std::collections::HashMap;

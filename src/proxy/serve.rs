@@ -15,7 +15,7 @@ use super::{ctx::ErrorLabels, Gateway, RequestCtx};
 use crate::metrics::{Outcome, NO_CODE};
 use crate::problem::{self, Problem};
 use crate::retry::{decide, RetryDecision};
-use crate::runtime::Snapshot;
+use crate::state::Snapshot;
 use bytes::Bytes;
 use pingora::proxy::Session;
 use pingora::Result;
@@ -24,12 +24,12 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 pub(super) async fn serve(gw: &Gateway, s: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
-    let snap: Arc<Snapshot> = gw.runtime.snapshot();
+    let snap: Arc<Snapshot> = gw.shared.snapshot();
     let config = &snap.config;
     let admitted = admit(
         config,
         &snap.catalogs,
-        &gw.runtime.cooldowns,
+        &gw.shared.cooldowns,
         &RequestFacts::of(s.req_header()),
         Instant::now(),
     );
@@ -105,7 +105,7 @@ pub(super) async fn serve(gw: &Gateway, s: &mut Session, ctx: &mut RequestCtx) -
         if let (Some(key), Some(h)) = (&a.cooldown_key, failure.hint()) {
             if problem.code == problem::Code::ResourceExhausted {
                 let d = h.delay.min(config.retry_after_max);
-                gw.runtime.cooldowns.hold(*key, d, Instant::now());
+                gw.shared.cooldowns.hold(*key, d, Instant::now());
             }
         }
         let result = next_step(
@@ -221,7 +221,7 @@ pub(super) async fn answer(
     ctx.outcome = if upstream_code.is_some() {
         Outcome::Normalized
     } else {
-        Outcome::Gateway
+        Outcome::Own
     };
     ctx.error = Some(ErrorLabels {
         domain: p.domain.clone(),

@@ -1,8 +1,9 @@
-//! The one swapped value every request reads: config + catalogs, built together, swapped
-//! together. Reload is build-then-swap: read and validate everything off the request path,
+//! The process's shared state, [`Shared`]: what every request, the admin listener and the
+//! reloader hold an `Arc` of. At its centre the one swapped value every request reads: config +
+//! catalogs, built together, swapped together. Reload is build-then-swap: read and validate everything off the request path,
 //! cross-check routes against catalogs, then one `ArcSwap::store`. A failure keeps the last good
 //! snapshot serving. Every trigger (file watcher, poll, SIGHUP, `POST /-/reload`) calls
-//! [`Runtime::reload`].
+//! [`Shared::reload`].
 
 use crate::catalog::{load_catalogs, CatalogSet};
 use crate::config::{check_config, load_config, Config, Outline};
@@ -57,8 +58,10 @@ pub struct ReloadStatus {
     pub failures: u64,
 }
 
-/// Shared state: the snapshot, reload status and per-process tables.
-pub struct Runtime {
+/// The state every request, the admin app and the reloader share: the serving [`Snapshot`],
+/// the reload status, and the per-process tables that outlive a reload (cooldowns, the
+/// uncataloged record). Not a "runtime": that word is tokio's and Pingora's.
+pub struct Shared {
     config_path: PathBuf,
     snapshot: ArcSwap<Snapshot>,
     status: Mutex<ReloadStatus>,
@@ -131,11 +134,11 @@ fn file_hash(path: &std::path::Path) -> String {
         .unwrap_or_default()
 }
 
-// === impl Runtime ===
+// === impl Shared ===
 
-impl Runtime {
+impl Shared {
     /// First load: config and catalogs must both be valid.
-    pub fn load(config_path: PathBuf, now: SystemTime) -> Result<Runtime, Diagnostics> {
+    pub fn load(config_path: PathBuf, now: SystemTime) -> Result<Shared, Diagnostics> {
         let (config, catalogs) = check_all(&config_path, now)?;
         let cooldowns = CooldownTable::new(config.cooldown_max_keys);
         let snap = Snapshot {
@@ -143,7 +146,7 @@ impl Runtime {
             config: Arc::new(config),
             catalogs: Arc::new(catalogs),
         };
-        Ok(Runtime {
+        Ok(Shared {
             config_path,
             snapshot: ArcSwap::from_pointee(snap),
             status: Mutex::new(ReloadStatus {
