@@ -145,6 +145,15 @@ fn pluralkit_x_ratelimit_reset_is_unix_millis() {
     assert!((1_000..=2_500).contains(&ms), "retry_after_ms {ms}");
     assert!((1..=3).contains(&secs), "Retry-After {secs}");
     assert_pk_rate_limited_without_hint(&g.get("/pk/x/past"));
+    assert_eq!(
+        g.metric(r#"errgate_retry_hints_rejected_total{reason="in_past",route="pk"}"#),
+        1.0
+    );
+    assert!(
+        g.log_text().contains("Rejected a vendor retry hint."),
+        "{}",
+        g.log_text()
+    );
 }
 
 #[test]
@@ -280,6 +289,10 @@ fn hint_beyond_retry_after_max_is_rejected_not_capped() {
     assert_pk_rate_limited_without_hint(&g.get("/pk/x/header"));
     assert_pk_rate_limited_without_hint(&g.get("/pk/x/body"));
     assert_eq!(assert_pk_rate_limited(&g.get("/pk/x/both")), (2000, 2));
+    assert_eq!(
+        g.metric(r#"errgate_retry_hints_rejected_total{reason="beyond_max",route="pk"}"#),
+        3.0
+    );
 }
 
 #[test]

@@ -7,7 +7,7 @@
 use super::exchange::{
     exchange_problem, Attempt, Delivery, Exchange, Failure, VendorFailure, POOL_IDLE_TIMEOUT,
 };
-use super::headers::client_header;
+use super::headers::{client_header, vendor_end_to_end};
 use super::upstream::Answered;
 use super::RequestCtx;
 use crate::metrics::{Outcome, NO_CODE, UNCATALOGED};
@@ -136,14 +136,17 @@ impl Exchange<'_> {
                 .inc();
         }
         if step != HoldStep::Release {
-            let (verdict, facts) = hold.verdict(
+            let now = SystemTime::now();
+            let (classified, facts) = hold.classified(
                 self.method.as_str(),
                 &self.match_path,
                 &resp.headers,
-                SystemTime::now(),
+                now,
                 self.config.retry_after_max,
             );
-            if let Verdict::Error(problem, hint) = verdict {
+            self.count_rejected_hints(&classified.rejected_hints);
+            if let Verdict::Error(problem, hint) = classified.verdict {
+                self.record_uncataloged(&problem, now);
                 if held.ended {
                     self.gw
                         .connector
@@ -168,11 +171,60 @@ impl Exchange<'_> {
                     problem,
                     hint,
                     code_label,
+                    vendor_headers: vendor_end_to_end(&resp.headers),
                 })));
             }
         }
         self.release(s, ctx, up, &peer, resp, held).await?;
         Ok(Attempt::Passed)
+    }
+
+    /// Logs and counts the vendor hints errgate did not believe.
+    fn count_rejected_hints(&self, rejected: &[crate::retry::RejectedHint]) {
+        for r in rejected {
+            log::info!(
+                "route={} vendor={} hint={} value=\"{}\" reason={} Rejected a vendor retry hint.",
+                self.route.name,
+                self.vendor.id,
+                r.name,
+                r.value.escape_debug(),
+                r.reason
+            );
+            self.gw
+                .metrics
+                .hints_rejected
+                .with_label_values(&[&*self.route.name, r.reason.as_str()])
+                .inc();
+        }
+    }
+
+    /// Records an error no catalog entry matched for `GET /uncataloged`, with the route's
+    /// injected secret values redacted from the sample message.
+    fn record_uncataloged(&self, p: &Problem, now: SystemTime) {
+        if p.reason != normalize::REASON_UNCATALOGED && p.reason != normalize::REASON_UPSTREAM_HTTP
+        {
+            return;
+        }
+        let Some(up) = p.upstream.as_ref() else {
+            return;
+        };
+        let secrets: Vec<&[u8]> = self
+            .route
+            .upstream_headers
+            .iter()
+            .map(|(_, v)| v.as_bytes())
+            .collect();
+        self.gw.shared.uncataloged.record(
+            crate::uncataloged::Sighting {
+                route: &self.route.name,
+                vendor: &self.vendor.id,
+                code: up.code.as_deref(),
+                status: up.status,
+                message: up.message.as_deref(),
+            },
+            &secrets,
+            now,
+        );
     }
 
     /// The one release path: the vendor's header (minus hop-by-hop), the held chunks exactly as

@@ -88,6 +88,9 @@ pub(super) struct VendorFailure {
     pub hint: Option<RetryHint>,
     /// The `upstream_code` metric label: a catalog code, `uncataloged` or `none`.
     pub code_label: String,
+    /// The vendor's end-to-end headers that ride along on the answer (rate-limit headers and
+    /// the like; see `headers::vendor_end_to_end`).
+    pub vendor_headers: http::HeaderMap,
 }
 
 /// Why an attempt ended without a response for the client.
@@ -121,6 +124,14 @@ impl Failure {
         match self {
             Failure::Own(f) => f.delivery,
             Failure::Vendor(_) => Delivery::Sent,
+        }
+    }
+
+    /// The vendor's end-to-end headers kept on the answer, for a vendor failure.
+    pub fn vendor_headers(&self) -> Option<&http::HeaderMap> {
+        match self {
+            Failure::Own(_) => None,
+            Failure::Vendor(f) => Some(&f.vendor_headers),
         }
     }
 
@@ -173,6 +184,7 @@ mod tests {
             problem: Box::new(Problem::upstream_reset("r", "x")),
             hint: None,
             code_label: "none".into(),
+            vendor_headers: http::HeaderMap::new(),
         });
         assert_eq!(f.delivery(), Delivery::Sent);
         let f = Failure::own(

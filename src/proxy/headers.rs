@@ -98,6 +98,51 @@ pub fn client_header(resp: ResponseHeader) -> Box<ResponseHeader> {
     out
 }
 
+/// Vendor response headers that do not ride along on a problem answer: framing and
+/// representation metadata of the vendor's body (which the problem body replaces), and the
+/// headers errgate sets itself (`Retry-After` is the canonical hint, present only when the
+/// error is retryable).
+const NOT_KEPT_ON_PROBLEM: &[HeaderName] = &[
+    header::CONTENT_LENGTH,
+    header::CONTENT_TYPE,
+    header::CONTENT_ENCODING,
+    header::CONTENT_LANGUAGE,
+    header::CONTENT_LOCATION,
+    header::CONTENT_RANGE,
+    header::CONTENT_DISPOSITION,
+    header::CONTENT_SECURITY_POLICY,
+    header::TRANSFER_ENCODING,
+    header::ETAG,
+    header::LAST_MODIFIED,
+    header::ACCEPT_RANGES,
+    header::CACHE_CONTROL,
+    header::EXPIRES,
+    header::RETRY_AFTER,
+    header::DATE,
+];
+
+/// The vendor's end-to-end response headers kept on a problem answer (rate-limit headers such
+/// as `X-RateLimit-*` and `RateLimit-*`, vendor request ids, cookies): everything except
+/// hop-by-hop headers, the body's framing and representation headers, `Content-*`, and the
+/// headers errgate sets itself (`Retry-After`, `Cache-Control`, `X-Request-Id`).
+pub fn vendor_end_to_end(h: &HeaderMap) -> HeaderMap {
+    let listed = connection_listed(h);
+    let mut out = HeaderMap::new();
+    for (name, value) in h {
+        if is_hop_by_hop(name, &listed)
+            || NOT_KEPT_ON_PROBLEM.contains(name)
+            || name.as_str().starts_with("content-")
+            || name
+                .as_str()
+                .eq_ignore_ascii_case(crate::ids::REQUEST_ID_HEADER)
+        {
+            continue;
+        }
+        out.append(name.clone(), value.clone());
+    }
+    out
+}
+
 /// The response header of a problem answer with a body of `body_len` bytes.
 pub fn problem_header(p: &Problem, request_id: &str, body_len: usize) -> Result<ResponseHeader> {
     let mut h = ResponseHeader::build(p.status, Some(6))?;

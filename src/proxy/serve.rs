@@ -131,7 +131,15 @@ pub(super) async fn serve(gw: &Gateway, s: &mut Session, ctx: &mut RequestCtx) -
                     Failure::Own(_) => None,
                     Failure::Vendor(v) => Some(v.code_label.clone()),
                 };
-                return answer(s, ctx, failure.problem(), &config.problem_type_base, code).await;
+                return answer_with(
+                    s,
+                    ctx,
+                    failure.problem(),
+                    &config.problem_type_base,
+                    code,
+                    failure.vendor_headers(),
+                )
+                .await;
             }
         }
     }
@@ -211,12 +219,31 @@ pub(super) async fn answer(
     type_base: &str,
     upstream_code: Option<String>,
 ) -> Result<()> {
+    answer_with(s, ctx, p, type_base, upstream_code, None).await
+}
+
+/// [`answer`], with the vendor's end-to-end headers riding along (rate-limit headers, so a
+/// client that paces itself from them keeps doing so).
+pub(super) async fn answer_with(
+    s: &mut Session,
+    ctx: &mut RequestCtx,
+    p: &Problem,
+    type_base: &str,
+    upstream_code: Option<String>,
+    vendor_headers: Option<&http::HeaderMap>,
+) -> Result<()> {
     if ctx.request_id.is_empty() {
         ctx.begin(s.req_header());
     }
     let request_id = ctx.request_id.clone();
     let body = p.to_json(type_base, &request_id);
-    let h = problem_header(p, &request_id, body.len())?;
+    let mut h = problem_header(p, &request_id, body.len())?;
+    if let Some(vh) = vendor_headers {
+        // `vendor_end_to_end` already left out every header `problem_header` sets.
+        for (k, v) in vh {
+            h.append_header(k.clone(), v.clone())?;
+        }
+    }
     ctx.status = p.status;
     ctx.outcome = if upstream_code.is_some() {
         Outcome::Normalized

@@ -3,6 +3,8 @@
 //! raw HTTP client that keeps response bytes exactly as received.
 #![allow(dead_code)]
 
+pub mod adopt;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
