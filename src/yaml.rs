@@ -11,7 +11,7 @@
 use serde::de::DeserializeOwned;
 
 /// An untyped YAML value (catalog fields that accept a string, number or boolean).
-pub type Value = serde_yaml::Value;
+pub type Value = yaml_serde::Value;
 
 /// Most problems reported before giving up on a file: far more than anyone fixes at once.
 const MAX_STRUCTURAL_PROBLEMS: usize = 64;
@@ -38,7 +38,7 @@ pub struct Parsed<T> {
 
 /// Parses `text` as `T`, strictly, reporting every structural problem (see the module doc).
 pub fn parse_all<T: DeserializeOwned>(text: &str) -> Parsed<T> {
-    let first = match serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text)) {
+    let first = match serde_path_to_error::deserialize(yaml_serde::Deserializer::from_str(text)) {
         Ok(v) => {
             return Parsed {
                 value: Some(v),
@@ -49,7 +49,7 @@ pub fn parse_all<T: DeserializeOwned>(text: &str) -> Parsed<T> {
     };
     let mut problems = vec![problem(&first)];
     // Not YAML at all: the copy below cannot be made either.
-    let Ok(mut doc) = serde_yaml::from_str::<Value>(text) else {
+    let Ok(mut doc) = yaml_serde::from_str::<Value>(text) else {
         problems[0].place = "(syntax)".into();
         return Parsed {
             value: None,
@@ -87,13 +87,13 @@ pub fn parse_all<T: DeserializeOwned>(text: &str) -> Parsed<T> {
 }
 
 /// `v` written back as YAML text (for messages that quote a value).
-pub fn to_string(v: &Value) -> Result<String, serde_yaml::Error> {
-    serde_yaml::to_string(v)
+pub fn to_string(v: &Value) -> Result<String, yaml_serde::Error> {
+    yaml_serde::to_string(v)
 }
 
 /// Parses `bytes` as `T`, stopping at the first problem (catalog files: one file, one fix).
 pub fn parse_strict<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, YamlProblem> {
-    serde_yaml::from_slice(bytes).map_err(|e| YamlProblem {
+    yaml_serde::from_slice(bytes).map_err(|e| YamlProblem {
         place: e
             .location()
             .map(|l| format!("line {} column {}", l.line(), l.column()))
@@ -141,7 +141,7 @@ fn place(path: &[Seg]) -> String {
     s
 }
 
-fn problem(e: &serde_path_to_error::Error<serde_yaml::Error>) -> YamlProblem {
+fn problem(e: &serde_path_to_error::Error<yaml_serde::Error>) -> YamlProblem {
     let path = segments(e.path());
     let place = if path.is_empty() {
         "(top)".to_string()
@@ -154,7 +154,7 @@ fn problem(e: &serde_path_to_error::Error<serde_yaml::Error>) -> YamlProblem {
             message = format!("{message} at line {} column {}", l.line(), l.column());
         }
     }
-    // serde_yaml prefixes its own path (the parent's for an unknown key); ours is in `place`.
+    // yaml_serde prefixes its own path (the parent's for an unknown key); ours is in `place`.
     if let Some((prefix, rest)) = message.split_once(": ") {
         if !prefix.contains(' ') && place.starts_with(prefix) {
             message = rest.to_string();

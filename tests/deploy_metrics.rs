@@ -154,10 +154,10 @@ struct Expr {
     text: String,
 }
 
-fn yaml(rel: &str) -> serde_yaml::Value {
+fn yaml(rel: &str) -> yaml_serde::Value {
     let p = repo().join(rel);
     let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    yaml_serde::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
 /// Every PromQL expression in rules.yml and the dashboard, and the recording rules by name.

