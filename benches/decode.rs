@@ -12,11 +12,8 @@ use std::io::Write;
 use std::path::Path;
 use std::time::SystemTime;
 
-/// The proxy's limits (`forward.rs`, `normalize::Hold`).
-const LIMITS: ScanLimits = ScanLimits {
-    max_depth: 64,
-    max_capture_bytes: 8 * 1024,
-};
+/// The proxy's limits.
+const LIMITS: ScanLimits = ScanLimits::DEFAULT;
 const HOLD_MAX: u64 = 64 * 1024;
 const DECODE_BUDGET: u64 = HOLD_MAX * 4;
 /// The size of each body as it arrives (compressed for the bombs).

@@ -1,27 +1,20 @@
 //! The normalizer: `classify` on realistic facts for every shipped vendor, and the whole held-body
-//! path of a small error (`BodyScan` feed + finish, `held_facts`, `classify`), as the proxy runs
-//! it in `forward::Exchange::hold` and `errgate normalize` does.
+//! path of a small error (`normalize::decide_captured`: the steps the proxy runs
+//! in `proxy/body.rs` and `errgate normalize` runs).
 //!
 //! `cargo bench --bench normalize` (add `-- --quick` for a fast run).
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use errgate::catalog::{load_catalogs, CatalogSet};
-use errgate::decode::BodyScan;
 use errgate::normalize::{
-    classify, held_facts, in_band_decision, must_hold, BodyState, ResponseFacts, ScanFacts, Verdict,
+    classify, decide_captured, BodyState, CapturedResponse, ResponseFacts, ScanFacts, Verdict,
 };
-use errgate::scan::ScanLimits;
 use http::{HeaderMap, HeaderValue};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-/// The proxy's limits (`forward.rs`).
-const LIMITS: ScanLimits = ScanLimits {
-    max_depth: 64,
-    max_capture_bytes: 8 * 1024,
-};
-const HOLD_MAX: u64 = 64 * 1024;
-const DECODE_BUDGET: u64 = HOLD_MAX * 4;
+/// The default `hold_max_bytes`.
+const HOLD_MAX: usize = errgate::config::DEFAULT_HOLD_MAX_BYTES as usize;
 const RETRY_AFTER_MAX: Duration = Duration::from_secs(300);
 
 /// One realistic vendor response.
@@ -264,39 +257,30 @@ fn bench_classify(cr: &mut Criterion) {
     g.finish();
 }
 
-/// The proxy's held-body path on a small body, in one chunk: `must_hold`, `BodyScan` (identity),
-/// the in-band early decision, `finish`, `held_facts`, `classify`.
+/// The proxy's held-body path on a small body, in one chunk: `normalize::decide_captured`,
+/// the steps the proxy runs (`must_hold`, `Hold` with the default scan limits, feed, end,
+/// classify).
 fn held_path(
     vendor: &errgate::catalog::VendorCatalog,
     c: &Case,
     h: &HeaderMap,
     now: SystemTime,
 ) -> Verdict {
-    if !must_hold(vendor, c.status, h, false) {
-        return Verdict::Pass;
-    }
-    let body = c.body.as_bytes();
-    let mut scan = BodyScan::new(None, &vendor.spec, LIMITS, DECODE_BUDGET).ok();
-    let mut state = BodyState::Complete;
-    if let Some(sc) = scan.as_mut() {
-        if sc.feed(body).is_err() {
-            state = BodyState::Undecodable;
-        }
-        if c.status < 400 && in_band_decision(vendor, sc.scanner()) == Some(true) {
-            return Verdict::Pass;
-        }
-        if sc.finish().is_err() {
-            state = BodyState::Undecodable;
-        }
-    }
-    let facts = held_facts(vendor, scan.as_ref(), state, body.len());
-    let rf = ResponseFacts {
+    let resp = CapturedResponse {
         status: c.status,
         headers: h,
         method: c.method,
         path: c.path,
     };
-    classify(vendor, &rf, &facts, now, RETRY_AFTER_MAX)
+    decide_captured(
+        vendor,
+        &resp,
+        [c.body.as_bytes()],
+        HOLD_MAX,
+        now,
+        RETRY_AFTER_MAX,
+    )
+    .into_verdict()
 }
 
 fn bench_held(cr: &mut Criterion) {

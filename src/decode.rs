@@ -220,10 +220,7 @@ mod tests {
     }
 
     fn limits() -> ScanLimits {
-        ScanLimits {
-            max_depth: 64,
-            max_capture_bytes: 4096,
-        }
+        ScanLimits::default()
     }
 
     fn gzip(b: &[u8]) -> Vec<u8> {

@@ -12,6 +12,10 @@ use crate::scan::{Captured, ScanLimits, Scanner};
 use http::HeaderMap;
 use std::time::{Duration, SystemTime};
 
+mod captured;
+
+pub use captured::{decide_captured, CapturedResponse, Decision};
+
 /// Reason of a vendor error whose code is not in its catalog.
 pub const REASON_UNCATALOGED: &str = "UNCATALOGED_ERROR";
 /// Reason of a vendor error that carried no usable code (HTML page, empty body...).
@@ -171,6 +175,30 @@ fn errors_array(raw: &[u8]) -> Option<serde_json::Value> {
     }
 }
 
+/// What a response status says on its own; [`must_hold`] and [`is_error`] both start here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusBand {
+    /// 4xx/5xx: an error whatever the body says.
+    Error,
+    /// 2xx: an error only if the vendor reports errors in-band and the body says so.
+    Success,
+    /// 1xx/3xx: never an error.
+    Other,
+}
+
+// === impl StatusBand ===
+
+impl StatusBand {
+    /// The band of `status`.
+    pub fn of(status: u16) -> StatusBand {
+        match status {
+            400.. => StatusBand::Error,
+            200..=299 => StatusBand::Success,
+            _ => StatusBand::Other,
+        }
+    }
+}
+
 /// Whether a response may carry a vendor error and must be held while it is scanned: any
 /// 4xx/5xx, and a 2xx JSON (or untyped/text) body from a vendor that reports errors in-band.
 pub fn must_hold(
@@ -179,11 +207,12 @@ pub fn must_hold(
     headers: &HeaderMap,
     head_only: bool,
 ) -> bool {
-    if status >= 400 {
-        return true;
-    }
-    if !(200..300).contains(&status) || status == 204 || status == 205 || head_only {
-        return false;
+    match StatusBand::of(status) {
+        StatusBand::Error => return true,
+        StatusBand::Other => return false,
+        // No body to read.
+        StatusBand::Success if status == 204 || status == 205 || head_only => return false,
+        StatusBand::Success => {}
     }
     if !vendor.is_in_band() {
         return false;
@@ -408,15 +437,13 @@ impl<'v> Hold<'v> {
 
 /// Whether this response is an error at all, before looking at the catalog.
 pub fn is_error(vendor: &VendorCatalog, status: u16, scan: &ScanFacts) -> bool {
-    if status >= 400 {
-        return true;
-    }
-    if !(200..300).contains(&status) {
-        return false;
-    }
-    match (&vendor.in_band, &scan.in_band) {
-        (Some(ib), Some(v)) => !ib.success.iter().any(|s| s == v),
-        _ => false,
+    match StatusBand::of(status) {
+        StatusBand::Error => true,
+        StatusBand::Other => false,
+        StatusBand::Success => match (&vendor.in_band, &scan.in_band) {
+            (Some(ib), Some(v)) => !ib.success.iter().any(|s| s == v),
+            _ => false,
+        },
     }
 }
 
@@ -461,6 +488,18 @@ pub fn classify_full(
             rejected_hints: Vec::new(),
         };
     }
+    classify_error(vendor, resp, scan, now, retry_after_max)
+}
+
+/// The mapping of a response already known to be an error (what [`classify_full`] does after
+/// [`is_error`]); `errgate explain` calls it for a documented code without inventing a body.
+pub fn classify_error(
+    vendor: &VendorCatalog,
+    resp: &ResponseFacts<'_>,
+    scan: &ScanFacts,
+    now: SystemTime,
+    retry_after_max: Duration,
+) -> Classified {
     let message = scan
         .message
         .as_deref()

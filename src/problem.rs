@@ -4,6 +4,7 @@
 //! (domain, reason); `title` is stable per reason; `Retry-After` (whole seconds, rounded up,
 //! at least 1) is sent exactly when `retry_after_ms` is present. Pure: no I/O, no clock.
 
+use http::{HeaderName, HeaderValue};
 use serde::Serialize;
 
 /// `Content-Type` of every canonical error response.
@@ -321,6 +322,47 @@ impl Problem {
         self.retry_after_ms.map(|ms| ms.div_ceil(1000).max(1))
     }
 
+    /// The response head of this problem's answer, in order: `Content-Type`, `Cache-Control`,
+    /// `Retry-After` (when a hint is known), `X-Request-Id`. The one renderer: the proxy writes
+    /// it (adding `Content-Length`), `explain` and `normalize` print it. The status is
+    /// `self.status`. A request id that is not a valid header value is left out (errgate's own
+    /// ids always are).
+    pub fn response_headers(&self, request_id: &str) -> Vec<(HeaderName, HeaderValue)> {
+        let mut h = Vec::with_capacity(4);
+        h.push((
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static(CONTENT_TYPE),
+        ));
+        h.push((
+            http::header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ));
+        if let Some(secs) = self.retry_after_secs() {
+            h.push((http::header::RETRY_AFTER, HeaderValue::from(secs)));
+        }
+        if let Ok(v) = HeaderValue::from_str(request_id) {
+            h.push((HeaderName::from_static(crate::ids::REQUEST_ID_HEADER), v));
+        }
+        h
+    }
+
+    /// The answer as text, the way `explain` and `normalize` print it: `HTTP <status>`, the
+    /// [`Problem::response_headers`], a blank line, the pretty JSON body.
+    pub fn to_text(&self, type_base: &str, request_id: &str) -> String {
+        let mut out = format!("HTTP {}\n", self.status);
+        for (k, v) in self.response_headers(request_id) {
+            out.push_str(&canonical_header_case(k.as_str()));
+            out.push_str(": ");
+            out.push_str(&String::from_utf8_lossy(v.as_bytes()));
+            out.push('\n');
+        }
+        out.push('\n');
+        out.push_str(&String::from_utf8_lossy(
+            &self.to_json(type_base, request_id),
+        ));
+        out
+    }
+
     /// The `type` URI: `{base}/{domain}/{reason in kebab case}`.
     pub fn type_uri(&self, base: &str) -> String {
         let mut s = String::with_capacity(base.len() + self.domain.len() + self.reason.len() + 2);
@@ -388,8 +430,48 @@ pub fn truncate_chars(s: &str, max: usize) -> &str {
     }
 }
 
+/// `content-type` -> `Content-Type`, for printing.
+fn canonical_header_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut upper = true;
+    for c in name.chars() {
+        out.push(if upper { c.to_ascii_uppercase() } else { c });
+        upper = c == '-';
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn response_head_has_type_cache_control_hint_and_id_in_order() {
+        let p = Problem::cooldown("r", 1500);
+        let h = p.response_headers("rid");
+        let names: Vec<&str> = h.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "content-type",
+                "cache-control",
+                "retry-after",
+                "x-request-id"
+            ]
+        );
+        assert_eq!(h[0].1, CONTENT_TYPE);
+        assert_eq!(h[2].1, "2");
+        let text = p.to_text(DEFAULT_TYPE_BASE, "rid");
+        assert!(
+            text.starts_with("HTTP 429\nContent-Type: application/problem+json\nCache-Control: no-store\nRetry-After: 2\nX-Request-Id: rid\n\n{"),
+            "{text}"
+        );
+        let no_hint = Problem::upstream_timeout("r", "slow");
+        assert!(no_hint
+            .response_headers("rid")
+            .iter()
+            .all(|(k, _)| k != http::header::RETRY_AFTER));
+    }
+
     use super::*;
 
     #[test]

@@ -41,8 +41,10 @@ use std::str;
 pub const MAX_PATHS: usize = 16;
 /// Default nesting limit: vendor error envelopes are shallow, and a bound stops hostile nesting.
 pub const DEFAULT_MAX_DEPTH: usize = 64;
-/// Default cap per captured value: enough for any vendor error message or code, small enough to bound memory per request.
-pub const DEFAULT_MAX_CAPTURE_BYTES: usize = 4096;
+/// Default cap per captured value (message, code, field errors): enough for any vendor error
+/// message or code, small enough to bound memory per request. The proxy, the CLI, the tests and
+/// the benches all scan with [`ScanLimits::default`].
+pub const DEFAULT_MAX_CAPTURE_BYTES: usize = 8 * 1024;
 
 /// What to capture at a path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -201,12 +203,18 @@ pub struct ScanLimits {
     pub max_capture_bytes: usize,
 }
 
+impl ScanLimits {
+    /// The limits every scan runs with: the proxy, the CLI, the tests and the benches.
+    pub const DEFAULT: ScanLimits = ScanLimits {
+        max_depth: DEFAULT_MAX_DEPTH,
+        max_capture_bytes: DEFAULT_MAX_CAPTURE_BYTES,
+    };
+}
+
 impl Default for ScanLimits {
+    /// [`ScanLimits::DEFAULT`].
     fn default() -> Self {
-        ScanLimits {
-            max_depth: DEFAULT_MAX_DEPTH,
-            max_capture_bytes: DEFAULT_MAX_CAPTURE_BYTES,
-        }
+        ScanLimits::DEFAULT
     }
 }
 

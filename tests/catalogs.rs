@@ -6,9 +6,8 @@ mod common;
 use common::*;
 
 use errgate::catalog::{load_catalogs, CatalogSet, LookupKey, VendorCatalog};
-use errgate::normalize::{must_hold, Hold, HoldStep, Verdict};
+use errgate::normalize::{decide_captured, CapturedResponse, Verdict};
 use errgate::problem::Problem;
-use errgate::scan::ScanLimits;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -204,8 +203,8 @@ fn body_for(vendor: &str, r: &Row, idx: usize) -> Vec<u8> {
 
 // ---------------------------------------------------------------- the proxy's decision path
 
-/// What the proxy decides for a response, fed in `chunk`-byte reads: `must_hold`, then the
-/// same `normalize::Hold` state machine the proxy and `errgate normalize` run.
+/// What the proxy decides for a response, fed in `chunk`-byte reads: the proxy's own steps,
+/// through `normalize::decide_captured`.
 fn decide(
     v: &VendorCatalog,
     status: u16,
@@ -215,33 +214,21 @@ fn decide(
     body: &[u8],
     chunk: usize,
 ) -> Verdict {
-    if !must_hold(v, status, headers, method.eq_ignore_ascii_case("HEAD")) {
-        return Verdict::Pass;
-    }
-    let enc = headers
-        .get(http::header::CONTENT_ENCODING)
-        .and_then(|h| h.to_str().ok());
-    let limits = ScanLimits {
-        max_depth: 64,
-        max_capture_bytes: 8 * 1024,
+    let resp = CapturedResponse {
+        status,
+        headers,
+        method,
+        path,
     };
-    let mut hold = Hold::new(v, status, enc, HOLD_MAX, limits);
-    let mut step = hold.first_step();
-    for c in body.chunks(chunk.max(1)) {
-        if step != HoldStep::More {
-            break;
-        }
-        step = hold.feed(c);
-    }
-    match step {
-        HoldStep::Release => return Verdict::Pass,
-        HoldStep::More => hold.end(),
-        HoldStep::Decide => {}
-    }
-    let method = method.to_ascii_uppercase();
-    let path = path.split('?').next().unwrap_or("/");
-    hold.verdict(&method, path, headers, SystemTime::now(), RETRY_CAP)
-        .0
+    decide_captured(
+        v,
+        &resp,
+        body.chunks(chunk.max(1)),
+        HOLD_MAX,
+        SystemTime::now(),
+        RETRY_CAP,
+    )
+    .into_verdict()
 }
 
 fn json_headers() -> http::HeaderMap {

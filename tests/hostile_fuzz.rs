@@ -290,11 +290,7 @@ fn arbitrary_upstream_responses_through_decode_scan_normalize() {
         if let Some(n) = name {
             headers.insert("content-encoding", HeaderValue::from_static(n));
         }
-        let limits = ScanLimits {
-            max_depth: 64,
-            max_capture_bytes: 8 * 1024,
-        };
-        let mut hold = Hold::new(vendor, status, name, HOLD_MAX, limits);
+        let mut hold = Hold::new(vendor, status, name, HOLD_MAX, ScanLimits::default());
         let mut step = hold.first_step();
         let mut fed = 0usize;
         let mut ended = false;

@@ -9,10 +9,9 @@
 use super::{ConfigArg, EXIT_CONFIG, EXIT_USAGE};
 use crate::catalog::{CatalogSet, VendorCatalog};
 use crate::normalize::{
-    must_hold, Hold, HoldStep, Verdict, REASON_UNCATALOGED, REASON_UPSTREAM_HTTP,
+    decide_captured, CapturedResponse, Verdict, REASON_UNCATALOGED, REASON_UPSTREAM_HTTP,
 };
 use crate::problem::Code;
-use crate::scan::ScanLimits;
 use crate::uncataloged::{Report, Seen};
 use std::collections::{BTreeMap, HashSet};
 use std::io::{Read, Write};
@@ -227,31 +226,21 @@ fn uncataloged_of(
         Some(serde_json::Value::String(s)) => s.clone().into_bytes(),
         Some(v) => serde_json::to_vec(v).unwrap_or_default(),
     };
-    let method = c.method.as_deref().unwrap_or("GET").to_ascii_uppercase();
-    if !must_hold(vendor, c.status, &headers, method == "HEAD") {
-        return None;
-    }
-    let limits = ScanLimits {
-        max_depth: 64,
-        max_capture_bytes: 8 * 1024,
+    let resp = CapturedResponse {
+        status: c.status,
+        headers: &headers,
+        method: c.method.as_deref().unwrap_or("GET"),
+        path: c.path.as_deref().unwrap_or("/"),
     };
-    let mut hold = Hold::new(vendor, c.status, None, hold_max, limits);
-    let mut step = hold.first_step();
-    for chunk in body.chunks(16 * 1024) {
-        if step != HoldStep::More {
-            break;
-        }
-        step = hold.feed(chunk);
-    }
-    if step == HoldStep::More {
-        hold.end();
-    }
-    if step == HoldStep::Release {
-        return None;
-    }
-    let path = c.path.as_deref().unwrap_or("/");
-    let path = path.split('?').next().unwrap_or("/");
-    let (verdict, _) = hold.verdict(&method, path, &headers, SystemTime::now(), Duration::MAX);
+    let verdict = decide_captured(
+        vendor,
+        &resp,
+        body.chunks(16 * 1024),
+        hold_max,
+        SystemTime::now(),
+        Duration::MAX,
+    )
+    .into_verdict();
     match verdict {
         Verdict::Error(p, _)
             if p.reason == REASON_UNCATALOGED || p.reason == REASON_UPSTREAM_HTTP =>

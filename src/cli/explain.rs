@@ -3,7 +3,7 @@
 
 use super::{ConfigArg, EXIT_CONFIG, EXIT_USAGE};
 use crate::catalog::{Entry, VendorCatalog};
-use crate::normalize::{classify, BodyState, ResponseFacts, ScanFacts, Verdict};
+use crate::normalize::{classify_error, BodyState, ResponseFacts, ScanFacts, Verdict};
 use std::process::ExitCode;
 use std::time::SystemTime;
 
@@ -60,12 +60,22 @@ fn print_entry(e: &Entry) {
     }
 }
 
-/// The response status an entry stands for.
-fn status_for(vendor: &VendorCatalog, e: &Entry, asked: Option<u16>) -> u16 {
+/// Upstream status assumed for an error whose status nothing gives: an in-band vendor reports
+/// its errors in a 200; otherwise a bare "error" status, which maps to nothing more specific.
+const UNSTATED_ERROR_STATUS: u16 = 500;
+
+/// The one rule for the upstream status an explanation assumes: `--status`, else the entry's
+/// `match.status`, else its `vendor_status`, else 200 for an in-band vendor and
+/// [`UNSTATED_ERROR_STATUS`] otherwise.
+fn upstream_status(vendor: &VendorCatalog, e: Option<&Entry>, asked: Option<u16>) -> u16 {
     asked
-        .or(e.match_status)
-        .or(e.vendor_status)
-        .unwrap_or(if vendor.is_in_band() { 200 } else { 400 })
+        .or(e.and_then(|e| e.match_status))
+        .or(e.and_then(|e| e.vendor_status))
+        .unwrap_or(if vendor.is_in_band() {
+            200
+        } else {
+            UNSTATED_ERROR_STATUS
+        })
 }
 
 /// Prints the entry and the answer.
@@ -108,14 +118,11 @@ pub fn run(args: Args) -> ExitCode {
     let headers = http::HeaderMap::new();
     if candidates.is_empty() {
         // Not in the catalog: show what errgate derives from the status.
-        let status = args
-            .status
-            .unwrap_or(if vendor.is_in_band() { 200 } else { 500 });
+        let status = upstream_status(vendor, None, args.status);
         println!("vendor: {} ({})", vendor.id, vendor.title);
         println!("entry: none; `{code}` is not in the catalog, so the answer is derived from HTTP {status}");
         let scan = ScanFacts {
             code: Some(code.to_string()),
-            in_band: vendor.in_band.as_ref().map(|_| "__error__".to_string()),
             body: Some(BodyState::Complete),
             ..Default::default()
         };
@@ -125,14 +132,15 @@ pub fn run(args: Args) -> ExitCode {
             method: "GET",
             path: "/",
         };
-        print_verdict(
-            &classify(
+        print_answer(
+            &classify_error(
                 vendor,
                 &rf,
                 &scan,
                 SystemTime::now(),
                 config.retry_after_max,
-            ),
+            )
+            .verdict,
             &config.problem_type_base,
         );
         return ExitCode::SUCCESS;
@@ -140,11 +148,10 @@ pub fn run(args: Args) -> ExitCode {
     for e in candidates {
         println!("vendor: {} ({})", vendor.id, vendor.title);
         print_entry(e);
-        let status = status_for(vendor, e, args.status);
+        let status = upstream_status(vendor, Some(e), args.status);
         let scan = ScanFacts {
             code: e.code.clone(),
             message: e.original.clone(),
-            in_band: vendor.in_band.as_ref().map(|_| "__error__".to_string()),
             body: Some(BodyState::Complete),
             ..Default::default()
         };
@@ -161,14 +168,15 @@ pub fn run(args: Args) -> ExitCode {
             path: &path,
         };
         println!("answer (upstream HTTP {status}):");
-        print_verdict(
-            &classify(
+        print_answer(
+            &classify_error(
                 vendor,
                 &rf,
                 &scan,
                 SystemTime::now(),
                 config.retry_after_max,
-            ),
+            )
+            .verdict,
             &config.problem_type_base,
         );
         println!();
@@ -176,18 +184,12 @@ pub fn run(args: Args) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn print_verdict(v: &Verdict, type_base: &str) {
+/// Prints the answer through the proxy's renderer ([`crate::problem::Problem::to_text`]).
+fn print_answer(v: &Verdict, type_base: &str) {
     match v {
+        // classify_error always answers; a pass would mean the mapping changed.
         Verdict::Pass => println!("passes through untouched"),
-        Verdict::Error(p, _) => {
-            println!("HTTP {}", p.status);
-            if let Some(s) = p.retry_after_secs() {
-                println!("Retry-After: {s}");
-            }
-            println!(
-                "{}",
-                String::from_utf8_lossy(&p.to_json(type_base, "explain"))
-            );
-        }
+        Verdict::Error(p, _) => print!("{}", p.to_text(type_base, "explain")),
     }
+    println!();
 }

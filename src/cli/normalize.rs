@@ -1,10 +1,10 @@
 //! `errgate normalize --vendor V [--status N] [--header 'K: V']... [FILE]`: what errgate would
 //! send for a captured vendor response, through the proxy's own decision code
-//! (`must_hold`, then the same `normalize::Hold` the proxy runs).
+//! ([`crate::normalize::decide_captured`]: the steps the proxy runs) and its own renderer
+//! ([`crate::problem::Problem::to_text`]).
 
 use super::{ConfigArg, EXIT_CONFIG, EXIT_USAGE};
-use crate::normalize::{must_hold, Hold, HoldStep, Verdict};
-use crate::scan::ScanLimits;
+use crate::normalize::{decide_captured, CapturedResponse, Decision, Verdict};
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -80,70 +80,43 @@ pub fn run(args: Args) -> ExitCode {
         eprintln!("cannot read the body: {e}");
         return ExitCode::from(EXIT_USAGE);
     }
-    if !must_hold(
-        vendor,
-        args.status,
-        &headers,
-        args.method.eq_ignore_ascii_case("HEAD"),
-    ) {
-        println!(
-            "passes through untouched: HTTP {} is not held for {}",
-            args.status, vendor.id
-        );
-        return ExitCode::SUCCESS;
-    }
-    let enc = headers
-        .get(http::header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok());
-    let limits = ScanLimits {
-        max_depth: 64,
-        max_capture_bytes: 8 * 1024,
+    let resp = CapturedResponse {
+        status: args.status,
+        headers: &headers,
+        method: &args.method,
+        path: &args.path,
     };
-    let mut hold = Hold::new(vendor, args.status, enc, config.hold_max_bytes, limits);
-    let mut step = hold.first_step();
-    for chunk in body.chunks(FEED_CHUNK) {
-        if step != HoldStep::More {
-            break;
-        }
-        step = hold.feed(chunk);
-    }
-    if step == HoldStep::More {
-        hold.end();
-    }
-    if step == HoldStep::Release {
-        match hold.fallback() {
-            Some("hold_limit") => println!(
-                "passes through untouched: undecided within hold_max_bytes ({})",
-                config.hold_max_bytes
-            ),
-            Some(other) => println!("passes through untouched: {other}"),
-            None => println!("passes through untouched: the in-band field says success"),
-        }
-        return ExitCode::SUCCESS;
-    }
-    let method = args.method.to_ascii_uppercase();
-    let path = args.path.split('?').next().unwrap_or("/");
-    let (verdict, _) = hold.verdict(
-        &method,
-        path,
-        &headers,
+    let decision = decide_captured(
+        vendor,
+        &resp,
+        body.chunks(FEED_CHUNK),
+        config.hold_max_bytes,
         SystemTime::now(),
         config.retry_after_max,
     );
-    match verdict {
-        Verdict::Pass => println!("passes through untouched"),
-        Verdict::Error(p, _) => {
-            println!("HTTP {}", p.status);
-            println!("Content-Type: {}", crate::problem::CONTENT_TYPE);
-            if let Some(s) = p.retry_after_secs() {
-                println!("Retry-After: {s}");
-            }
-            println!();
-            println!(
-                "{}",
-                String::from_utf8_lossy(&p.to_json(&config.problem_type_base, "normalize"))
-            );
+    match decision {
+        Decision::NotHeld => println!(
+            "passes through untouched: HTTP {} is not held for {}",
+            args.status, vendor.id
+        ),
+        Decision::Released {
+            fallback: Some("hold_limit"),
+        } => println!(
+            "passes through untouched: undecided within hold_max_bytes ({})",
+            config.hold_max_bytes
+        ),
+        Decision::Released {
+            fallback: Some(other),
+        } => println!("passes through untouched: {other}"),
+        Decision::Released { fallback: None } => {
+            println!("passes through untouched: the in-band field says success")
         }
+        Decision::Classified { classified, .. } => match classified.verdict {
+            Verdict::Pass => println!("passes through untouched"),
+            Verdict::Error(p, _) => {
+                println!("{}", p.to_text(&config.problem_type_base, "normalize"))
+            }
+        },
     }
     ExitCode::SUCCESS
 }

@@ -1,6 +1,5 @@
 use super::*;
 use crate::catalog::load::parse_catalog;
-use crate::scan::ScanLimits;
 
 fn vendor(id: &str) -> VendorCatalog {
     let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -10,30 +9,23 @@ fn vendor(id: &str) -> VendorCatalog {
     parse_catalog(&b, &p.display().to_string(), id).expect("valid catalog")
 }
 
+/// The proxy's steps (`decide_captured`), the body in 5-byte reads.
 fn run(v: &VendorCatalog, status: u16, headers: &HeaderMap, body: &[u8]) -> Verdict {
-    let limits = ScanLimits {
-        max_depth: 64,
-        max_capture_bytes: 4096,
-    };
-    let mut scan = BodyScan::new(None, &v.spec, limits, 1 << 20).expect("identity");
-    for c in body.chunks(5) {
-        scan.feed(c).expect("feed");
-    }
-    scan.finish().expect("finish");
-    let facts = held_facts(v, Some(&scan), BodyState::Complete, body.len());
-    let rf = ResponseFacts {
+    let resp = CapturedResponse {
         status,
         headers,
         method: "GET",
         path: "/x",
     };
-    classify(
+    decide_captured(
         v,
-        &rf,
-        &facts,
+        &resp,
+        body.chunks(5),
+        1 << 20,
         SystemTime::UNIX_EPOCH,
         Duration::from_secs(300),
     )
+    .into_verdict()
 }
 
 fn problem(v: Verdict) -> Problem {
@@ -171,23 +163,26 @@ fn non_retryable_error_takes_no_hint() {
 #[test]
 fn rejected_hints_are_reported() {
     let v = vendor("pluralkit");
-    let limits = ScanLimits {
-        max_depth: 64,
-        max_capture_bytes: 4096,
-    };
     let body = br#"{"code":0,"message":"429: too many requests","retry_after":900}"#;
-    let mut hold = Hold::new(&v, 429, None, 1 << 16, limits);
-    hold.feed(body);
-    hold.end();
     // Ten minutes away: beyond the 300 s cap.
     let h = pk_headers(600_000);
-    let (c, _) = hold.classified(
-        "GET",
-        "/x",
-        &h,
+    let resp = CapturedResponse {
+        status: 429,
+        headers: &h,
+        method: "GET",
+        path: "/x",
+    };
+    let decision = decide_captured(
+        &v,
+        &resp,
+        [&body[..]],
+        1 << 16,
         SystemTime::UNIX_EPOCH,
         Duration::from_secs(300),
     );
+    let Decision::Classified { classified: c, .. } = decision else {
+        panic!("429 not classified: {decision:?}");
+    };
     match c.verdict {
         Verdict::Error(p, hint) => {
             assert_eq!(p.retry_after_ms, Some(900));

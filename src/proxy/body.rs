@@ -23,10 +23,6 @@ use pingora::Result;
 use std::time::SystemTime;
 use tokio::time::Instant;
 
-/// Scanner depth limit: vendor envelopes are shallow; this bounds the state per request.
-const SCAN_MAX_DEPTH: usize = 64;
-/// Largest captured value (message, code, errors) in bytes.
-const SCAN_MAX_CAPTURE_BYTES: usize = 8 * 1024;
 /// Most already-readable body chunks written together in one downstream write.
 const STREAM_BATCH: usize = 8;
 
@@ -85,16 +81,12 @@ impl Exchange<'_> {
             .headers
             .get(header::CONTENT_ENCODING)
             .and_then(|v| v.to_str().ok());
-        let limits = ScanLimits {
-            max_depth: SCAN_MAX_DEPTH,
-            max_capture_bytes: SCAN_MAX_CAPTURE_BYTES,
-        };
         let mut hold = Hold::new(
             self.vendor,
             status,
             encoding,
             self.config.hold_max_bytes,
-            limits,
+            ScanLimits::default(),
         );
         let mut step = hold.first_step();
         let mut held = Held::default();

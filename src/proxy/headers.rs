@@ -4,7 +4,7 @@
 //! No `Session`, no sockets: every function takes header values and returns header values, so
 //! the rules are unit-tested here without a proxy.
 
-use crate::problem::{self, Problem};
+use crate::problem::Problem;
 use http::header::{self, HeaderName};
 use http::HeaderMap;
 use pingora::http::{RequestHeader, ResponseHeader};
@@ -146,13 +146,10 @@ pub fn vendor_end_to_end(h: &HeaderMap) -> HeaderMap {
 /// The response header of a problem answer with a body of `body_len` bytes.
 pub fn problem_header(p: &Problem, request_id: &str, body_len: usize) -> Result<ResponseHeader> {
     let mut h = ResponseHeader::build(p.status, Some(6))?;
-    h.insert_header(header::CONTENT_TYPE, problem::CONTENT_TYPE)?;
-    h.insert_header(header::CONTENT_LENGTH, body_len)?;
-    h.insert_header(header::CACHE_CONTROL, "no-store")?;
-    if let Some(secs) = p.retry_after_secs() {
-        h.insert_header(header::RETRY_AFTER, secs)?;
+    for (name, value) in p.response_headers(request_id) {
+        h.insert_header(name, value)?;
     }
-    h.insert_header(crate::ids::REQUEST_ID_HEADER, request_id)?;
+    h.insert_header(header::CONTENT_LENGTH, body_len)?;
     Ok(h)
 }
 
@@ -246,7 +243,7 @@ mod tests {
         let p = Problem::cooldown("r", 1500);
         let h = problem_header(&p, "rid", 10).expect("header");
         assert_eq!(h.status.as_u16(), 429);
-        assert_eq!(h.headers["content-type"], problem::CONTENT_TYPE);
+        assert_eq!(h.headers["content-type"], crate::problem::CONTENT_TYPE);
         assert_eq!(h.headers["content-length"], "10");
         assert_eq!(h.headers["retry-after"], "2");
         assert_eq!(h.headers["x-request-id"], "rid");
