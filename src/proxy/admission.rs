@@ -118,7 +118,7 @@ pub fn admit<'s>(
             .as_ref()
             .and_then(|h| req.headers.get(h))
             .map(|v| v.as_bytes());
-        CooldownKey::new(route.index, v)
+        CooldownKey::new(&route.name, v)
     });
     if let Some(key) = &cooldown_key {
         if let Some(left) = cooldowns.remaining(key, now) {
@@ -231,7 +231,7 @@ mod tests {
         assert!(r.route.is_none());
         assert_eq!(r.problem.status, 404);
 
-        table.hold(CooldownKey::new(0, None), Duration::from_secs(2), now);
+        table.hold(&CooldownKey::new("pk", None), Duration::from_secs(2), now);
         let r = admit(&config, &catalogs, &table, &facts(&m, "/pk/x", &h), now)
             .err()
             .expect("refused");

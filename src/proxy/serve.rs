@@ -105,7 +105,7 @@ pub(super) async fn serve(gw: &Gateway, s: &mut Session, ctx: &mut RequestCtx) -
         if let (Some(key), Some(h)) = (&a.cooldown_key, failure.hint()) {
             if problem.code == problem::Code::ResourceExhausted {
                 let d = h.delay.min(config.retry_after_max);
-                gw.shared.cooldowns.hold(*key, d, Instant::now());
+                gw.shared.cooldowns.hold(key, d, Instant::now());
             }
         }
         let result = next_step(
