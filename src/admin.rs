@@ -1,7 +1,8 @@
 //! The admin listener (contract §6): `GET /metrics`, `/healthz`, `/readyz`, `/catalogs`,
-//! `/uncataloged`, `POST /-/reload`. Separate from the client listener so metrics and reload never face
-//! clients.
+//! `/uncataloged`, `/cooldown` (fleet store state), `POST /-/reload`. Separate from the client
+//! listener so metrics and reload never face clients.
 
+use crate::cooldown_store::StoreStatus;
 use crate::metrics::Metrics;
 use crate::reloader::{publish_catalog_gauges, reload_now};
 use crate::state::{ReloadOutcome, Shared};
@@ -21,6 +22,8 @@ pub struct AdminApp {
     pub metrics: Arc<Metrics>,
     /// The registry `/metrics` gathers.
     pub registry: Registry,
+    /// The fleet cooldown store's state, when `cooldown.store` is not `memory`.
+    pub cooldown_store: Option<Arc<StoreStatus>>,
 }
 
 fn respond(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {
@@ -95,6 +98,35 @@ impl AdminApp {
         )
     }
 
+    /// `/readyz` body: ready either way (local holds keep deciding), but a store that does not
+    /// share says so.
+    fn ready_text(&self) -> String {
+        match &self.cooldown_store {
+            Some(st) if st.is_degraded() => format!(
+                "ready (degraded: cooldown store {}, holds stay local)\n",
+                st.state().as_str()
+            ),
+            _ => "ready\n".to_string(),
+        }
+    }
+
+    /// `GET /cooldown`: the store's state and counters, and the local table's size.
+    fn cooldown(&self) -> Response<Vec<u8>> {
+        let active = self.runtime.cooldowns.active(Instant::now());
+        let mut v = match &self.cooldown_store {
+            Some(st) => st.to_json(),
+            None => serde_json::json!({"store": "memory", "degraded": false}),
+        };
+        if let Some(o) = v.as_object_mut() {
+            o.insert("active_local".to_string(), serde_json::json!(active));
+            o.insert(
+                "capacity".to_string(),
+                serde_json::json!(self.runtime.cooldowns.capacity()),
+            );
+        }
+        json(StatusCode::OK, &v)
+    }
+
     async fn reload(&self) -> Response<Vec<u8>> {
         let (r, m) = (self.shared.clone(), self.metrics.clone());
         let outcome = tokio::task::spawn_blocking(move || reload_now(&r, &m, "admin")).await;
@@ -139,9 +171,10 @@ impl ServeHttp for AdminApp {
                         b"no catalogs\n".to_vec(),
                     )
                 } else {
-                    respond(StatusCode::OK, "text/plain", b"ready\n".to_vec())
+                    respond(StatusCode::OK, "text/plain", self.ready_text().into_bytes())
                 }
             }
+            ("GET", "/cooldown") => self.cooldown(),
             ("GET", "/catalogs") => self.catalogs(),
             ("GET", "/uncataloged") => {
                 let report = self.shared.uncataloged.report();
@@ -157,7 +190,7 @@ impl ServeHttp for AdminApp {
             ("POST", "/-/reload") => self.reload().await,
             (
                 _,
-                "/metrics" | "/healthz" | "/readyz" | "/catalogs" | "/uncataloged" | "/-/reload",
+                "/metrics" | "/healthz" | "/readyz" | "/catalogs" | "/uncataloged" | "/cooldown" | "/-/reload",
             ) => respond(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "text/plain",

@@ -41,6 +41,8 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default deadline to decide a response.
 pub const DEFAULT_TOTAL_TIMEOUT: Duration = Duration::from_secs(60);
+/// `cooldown.store` value (and default) for holds kept in this process only.
+pub const STORE_MEMORY: &str = "memory";
 
 /// The validated configuration.
 #[derive(Debug, Clone)]
@@ -69,6 +71,8 @@ pub struct Config {
     pub threads: usize,
     /// Most cooldown keys tracked at once.
     pub cooldown_max_keys: usize,
+    /// Fleet cooldown store (`cooldown.store`); `None` is `memory`, this process only.
+    pub cooldown_store: Option<crate::cooldown_store::StoreSettings>,
     /// Routes, ordered for lookup.
     pub routes: RouteTable,
 }
@@ -261,13 +265,14 @@ impl Upstream {
 
 /// Settings read once at start: a reload that changes them takes effect only after a restart.
 /// Every other key is reloaded.
-pub const RESTART_KEYS: [&str; 6] = [
+pub const RESTART_KEYS: [&str; 7] = [
     "listen",
     "admin_listen",
     "threads",
     "grace_period_seconds",
     "cooldown.max_keys",
     "catalog_poll_interval",
+    "cooldown.store",
 ];
 
 // === impl Config ===
@@ -282,6 +287,7 @@ impl Config {
             self.grace_period_seconds != new.grace_period_seconds,
             self.cooldown_max_keys != new.cooldown_max_keys,
             self.catalog_poll_interval != new.catalog_poll_interval,
+            self.cooldown_store != new.cooldown_store,
         ];
         RESTART_KEYS
             .iter()

@@ -16,6 +16,7 @@ pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod confine;
+pub mod cooldown_store;
 pub mod decode;
 pub mod diagnostic;
 pub mod framing;

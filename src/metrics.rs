@@ -333,3 +333,67 @@ mod tests {
         assert_eq!(b60.cumulative_count(), 0);
     }
 }
+
+/// Metrics of the fleet cooldown store (`cooldown.store` set to a Redis URL); registered only
+/// when a store is configured.
+#[derive(Clone, Debug)]
+pub struct CooldownStoreMetrics {
+    /// `errgate_cooldown_store_connected`: 1 while holds are shared, 0 otherwise.
+    pub connected: IntGauge,
+    /// `errgate_cooldown_store_errors_total{op}`: failed Redis calls.
+    pub errors: IntCounterVec,
+    /// `errgate_cooldown_store_dropped_total`: holds not queued for Redis (queue full).
+    pub dropped: IntCounter,
+    /// `errgate_cooldown_store_written_total`: holds written and published.
+    pub written: IntCounter,
+    /// `errgate_cooldown_store_applied_total{source}`: holds learned from other replicas
+    /// (`message` or `load`) that changed the local table.
+    pub applied: IntCounterVec,
+}
+
+// === impl CooldownStoreMetrics ===
+
+impl CooldownStoreMetrics {
+    /// Creates and registers the store's metrics, every label value up front.
+    pub fn register(reg: &Registry) -> prometheus::Result<Self> {
+        let connected = IntGauge::new(
+            "errgate_cooldown_store_connected",
+            "1 while cooldown holds are shared through the store, 0 while degraded.",
+        )?;
+        reg.register(Box::new(connected.clone()))?;
+        let dropped = IntCounter::new(
+            "errgate_cooldown_store_dropped_total",
+            "Cooldown holds not sent to the store because its queue was full.",
+        )?;
+        reg.register(Box::new(dropped.clone()))?;
+        let written = IntCounter::new(
+            "errgate_cooldown_store_written_total",
+            "Cooldown holds written to the store and published.",
+        )?;
+        reg.register(Box::new(written.clone()))?;
+        let m = Self {
+            connected,
+            errors: counter(
+                reg,
+                "errgate_cooldown_store_errors_total",
+                "Failed cooldown store calls, by operation.",
+                &["op"],
+            )?,
+            dropped,
+            written,
+            applied: counter(
+                reg,
+                "errgate_cooldown_store_applied_total",
+                "Cooldown holds learned from other replicas, by source.",
+                &["source"],
+            )?,
+        };
+        for op in crate::cooldown_store::StoreOp::ALL {
+            m.errors.with_label_values(&[op.as_str()]);
+        }
+        for s in ["message", "load"] {
+            m.applied.with_label_values(&[s]);
+        }
+        Ok(m)
+    }
+}

@@ -66,8 +66,8 @@ pub struct Shared {
     snapshot: ArcSwap<Snapshot>,
     status: Mutex<ReloadStatus>,
     reload_lock: Mutex<()>,
-    /// Cooldown holds, per (route, key).
-    pub cooldowns: CooldownTable,
+    /// Cooldown holds, per (route name, key); shared with the fleet store task when one is set.
+    pub cooldowns: Arc<CooldownTable>,
     /// Uncataloged vendor errors seen since start (`GET /uncataloged`).
     pub uncataloged: crate::uncataloged::Uncataloged,
 }
@@ -140,7 +140,7 @@ impl Shared {
     /// First load: config and catalogs must both be valid.
     pub fn load(config_path: PathBuf, now: SystemTime) -> Result<Shared, Diagnostics> {
         let (config, catalogs) = check_all(&config_path, now)?;
-        let cooldowns = CooldownTable::new(config.cooldown_max_keys);
+        let cooldowns = Arc::new(CooldownTable::new(config.cooldown_max_keys));
         let snap = Snapshot {
             config_hash: file_hash(&config_path),
             config: Arc::new(config),

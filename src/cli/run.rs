@@ -1,9 +1,11 @@
 //! `errgate run`: load and validate, then build the Pingora server: the client listener, the
-//! admin listener and the reloader background service.
+//! admin listener, the reloader background service and, when `cooldown.store` is a Redis URL,
+//! the fleet cooldown store.
 
 use super::{ConfigArg, EXIT_CONFIG};
 use crate::admin::AdminApp;
-use crate::metrics::Metrics;
+use crate::cooldown_store::{CooldownStore, CooldownStoreService};
+use crate::metrics::{CooldownStoreMetrics, Metrics};
 use crate::proxy::Gateway;
 use crate::reloader::{publish_catalog_gauges, ReloaderService};
 use crate::state::Shared;
@@ -60,6 +62,20 @@ pub fn run(args: Args) -> ExitCode {
     publish_catalog_gauges(&shared, &metrics);
     let snap = shared.snapshot();
     let config = &snap.config;
+    let store = match &config.cooldown_store {
+        None => None,
+        Some(settings) => match CooldownStoreMetrics::register(&registry) {
+            Ok(m) => Some(Arc::new(CooldownStore::attach(
+                settings.clone(),
+                runtime.cooldowns.clone(),
+                m,
+            ))),
+            Err(e) => {
+                log::error!("error={e} Cannot register metrics.");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
 
     let mut opt = Opt::parse_from_args(["errgate"]);
     opt.upgrade = args.upgrade;
@@ -97,6 +113,7 @@ pub fn run(args: Args) -> ExitCode {
             shared: shared.clone(),
             metrics: metrics.clone(),
             registry,
+            cooldown_store: store.as_ref().map(|s| s.status()),
         },
     );
     admin.add_tcp(&config.admin_listen);
@@ -122,5 +139,11 @@ pub fn run(args: Args) -> ExitCode {
     server.add_service(proxy);
     server.add_service(admin);
     server.add_service(reloader);
+    if let Some(store) = store {
+        server.add_service(background_service(
+            "errgate cooldown store",
+            CooldownStoreService(store),
+        ));
+    }
     server.run_forever()
 }

@@ -120,4 +120,23 @@ pub struct FileCooldown {
     pub key_header: Option<String>,
     /// Most keys tracked at once per process (top level only). Default 10000. Restart to change.
     pub max_keys: Option<usize>,
+    /// Where holds are shared: `memory` (default: this process only) or a `redis://` /
+    /// `rediss://` URL shared by a fleet. Top level only; a change needs a restart.
+    pub store: Option<String>,
+    /// Key and channel prefix in the store. Default `errgate`.
+    pub store_prefix: Option<String>,
+    /// Timeout of each store call. Default `500ms`.
+    pub store_timeout: Option<String>,
+    /// Store password from `{env: NAME}` or `{file: PATH}`; overrides one in the URL.
+    pub store_password: Option<FileSecretRef>,
+}
+
+/// A secret read at load time from the environment or a file (exactly one of the two).
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct FileSecretRef {
+    /// Environment variable holding the secret.
+    pub env: Option<String>,
+    /// File holding the secret (trailing newline trimmed).
+    pub file: Option<std::path::PathBuf>,
 }

@@ -6,6 +6,9 @@ use crate::retry::cooldown::DEFAULT_COOLDOWN_CAPACITY;
 use crate::retry::{
     Backoff, DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_JITTER, DEFAULT_RETRY_AFTER_MAX,
 };
+use crate::cooldown_store::{
+    check_prefix, StoreSettings, DEFAULT_STORE_PREFIX, DEFAULT_STORE_TIMEOUT,
+};
 use std::collections::HashSet;
 use std::net::SocketAddr;
 
@@ -161,7 +164,92 @@ fn cooldown(
             "is a process-wide setting; set it under the top-level `cooldown`",
         );
     }
+    if path != "cooldown" {
+        for (set, key) in [
+            (f.store.is_some(), "store"),
+            (f.store_prefix.is_some(), "store_prefix"),
+            (f.store_timeout.is_some(), "store_timeout"),
+            (f.store_password.is_some(), "store_password"),
+        ] {
+            if set {
+                errs.push(
+                    format!("{path}.{key}"),
+                    "is a process-wide setting; set it under the top-level `cooldown`",
+                );
+            }
+        }
+    }
     c
+}
+
+/// The top-level `cooldown.store*` keys: `None` for `memory` (or when any is invalid; every
+/// problem is reported).
+fn cooldown_store(f: Option<&FileCooldown>, errs: &mut Errors) -> Option<StoreSettings> {
+    let f = f?;
+    let url = f.store.as_deref().map(str::trim).unwrap_or(STORE_MEMORY);
+    let before = errs.list.len();
+    let timeout = match f.store_timeout.as_deref().map(parse_duration) {
+        None => DEFAULT_STORE_TIMEOUT,
+        Some(Ok(d)) if !d.is_zero() => d,
+        Some(Ok(_)) => {
+            errs.push("cooldown.store_timeout", "must be greater than zero");
+            DEFAULT_STORE_TIMEOUT
+        }
+        Some(Err(e)) => {
+            errs.push("cooldown.store_timeout", e);
+            DEFAULT_STORE_TIMEOUT
+        }
+    };
+    let prefix = f.store_prefix.as_deref().unwrap_or(DEFAULT_STORE_PREFIX);
+    if let Err(e) = check_prefix(prefix) {
+        errs.push("cooldown.store_prefix", e);
+    }
+    let password = f.store_password.as_ref().and_then(|r| read_secret(r, errs));
+    if url == STORE_MEMORY {
+        return None;
+    }
+    let settings = match StoreSettings::try_new(url, password, DEFAULT_STORE_PREFIX, timeout) {
+        Ok(s) => s,
+        Err(e) => {
+            errs.push("cooldown.store", e);
+            return None;
+        }
+    };
+    (errs.list.len() == before).then(|| StoreSettings {
+        prefix: prefix.to_string(),
+        ..settings
+    })
+}
+
+/// `{env: NAME}` or `{file: PATH}` (trailing newline trimmed), read now.
+fn read_secret(r: &super::file::FileSecretRef, errs: &mut Errors) -> Option<String> {
+    const PATH: &str = "cooldown.store_password";
+    match (&r.env, &r.file) {
+        (Some(name), None) => match std::env::var(name) {
+            Ok(v) => Some(v),
+            Err(_) => {
+                errs.push(
+                    format!("{PATH}.env"),
+                    format!("environment variable `{name}` is not set"),
+                );
+                None
+            }
+        },
+        (None, Some(file)) => match std::fs::read_to_string(file) {
+            Ok(v) => Some(v.trim_end_matches(['\r', '\n']).to_string()),
+            Err(e) => {
+                errs.push(
+                    format!("{PATH}.file"),
+                    format!("cannot read `{}`: {e}", file.display()),
+                );
+                None
+            }
+        },
+        _ => {
+            errs.push(PATH, "give exactly one of `env: NAME` or `file: PATH`");
+            None
+        }
+    }
 }
 
 fn parse_upstream(s: &str, path: &str, errs: &mut Errors) -> Option<Upstream> {
@@ -353,6 +441,7 @@ fn validate_file(fc: &FileConfig, path: &Path, errs: &mut Errors) -> Option<Conf
         "timeouts",
         errs,
     );
+    let cooldown_store = cooldown_store(fc.cooldown.as_ref(), errs);
     let base_retry = retry_policy(&RetryPolicy::default(), fc.retry.as_ref(), "retry", errs);
     let base_cooldown = cooldown(
         &CooldownSettings {
@@ -509,6 +598,7 @@ fn validate_file(fc: &FileConfig, path: &Path, errs: &mut Errors) -> Option<Conf
             .and_then(|c| c.max_keys)
             .unwrap_or(DEFAULT_COOLDOWN_CAPACITY)
             .max(1),
+        cooldown_store,
         routes: RouteTable::new(routes),
     })
 }

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod adopt;
+pub mod fleet;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
