@@ -344,7 +344,8 @@ fn bad_store_settings_are_config_errors() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(out.status.code(), Some(78), "{text}");
-    assert!(text.contains("cooldown.store_password.env"), "{text}");
+    assert!(text.contains("cooldown.store_password"), "{text}");
+    assert!(text.contains("ERRGATE_TEST_UNSET_VAR"), "{text}");
     assert!(text.contains("cooldown.store_prefix"), "{text}");
     assert!(
         text.contains("cooldown.store:") || text.contains("cooldown.store "),

@@ -127,16 +127,6 @@ pub struct FileCooldown {
     pub store_prefix: Option<String>,
     /// Timeout of each store call. Default `500ms`.
     pub store_timeout: Option<String>,
-    /// Store password from `{env: NAME}` or `{file: PATH}`; overrides one in the URL.
-    pub store_password: Option<FileSecretRef>,
-}
-
-/// A secret read at load time from the environment or a file (exactly one of the two).
-#[derive(Debug, Deserialize, Default, Clone)]
-#[serde(deny_unknown_fields)]
-pub struct FileSecretRef {
-    /// Environment variable holding the secret.
-    pub env: Option<String>,
-    /// File holding the secret (trailing newline trimmed).
-    pub file: Option<std::path::PathBuf>,
+    /// Store password: a string, `{env: NAME}` or `{file: PATH}`; overrides one in the URL.
+    pub store_password: Option<crate::secret::FileSecret>,
 }

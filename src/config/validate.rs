@@ -221,32 +221,12 @@ fn cooldown_store(f: Option<&FileCooldown>, errs: &mut Errors) -> Option<StoreSe
     })
 }
 
-/// `{env: NAME}` or `{file: PATH}` (trailing newline trimmed), read now.
-fn read_secret(r: &super::file::FileSecretRef, errs: &mut Errors) -> Option<String> {
-    const PATH: &str = "cooldown.store_password";
-    match (&r.env, &r.file) {
-        (Some(name), None) => match std::env::var(name) {
-            Ok(v) => Some(v),
-            Err(_) => {
-                errs.push(
-                    format!("{PATH}.env"),
-                    format!("environment variable `{name}` is not set"),
-                );
-                None
-            }
-        },
-        (None, Some(file)) => match std::fs::read_to_string(file) {
-            Ok(v) => Some(v.trim_end_matches(['\r', '\n']).to_string()),
-            Err(e) => {
-                errs.push(
-                    format!("{PATH}.file"),
-                    format!("cannot read `{}`: {e}", file.display()),
-                );
-                None
-            }
-        },
-        _ => {
-            errs.push(PATH, "give exactly one of `env: NAME` or `file: PATH`");
+/// The store password from a string, `{env: NAME}` or `{file: PATH}`, read now.
+fn read_secret(r: &crate::secret::FileSecret, errs: &mut Errors) -> Option<String> {
+    match r.resolve(|name| std::env::var(name).ok()) {
+        Ok(v) => v.expose().to_str().ok().map(str::to_string),
+        Err(e) => {
+            errs.push("cooldown.store_password", e.to_string());
             None
         }
     }
