@@ -190,7 +190,8 @@ impl ServeHttp for AdminApp {
             ("POST", "/-/reload") => self.reload().await,
             (
                 _,
-                "/metrics" | "/healthz" | "/readyz" | "/catalogs" | "/uncataloged" | "/cooldown" | "/-/reload",
+                "/metrics" | "/healthz" | "/readyz" | "/catalogs" | "/uncataloged" | "/cooldown"
+                | "/-/reload",
             ) => respond(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "text/plain",
