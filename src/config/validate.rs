@@ -2,12 +2,12 @@
 
 use super::file::{FileConfig, FileCooldown, FileRetry, FileTimeouts};
 use super::*;
+use crate::cooldown_store::{
+    check_prefix, StoreSettings, DEFAULT_STORE_PREFIX, DEFAULT_STORE_TIMEOUT,
+};
 use crate::retry::cooldown::DEFAULT_COOLDOWN_CAPACITY;
 use crate::retry::{
     Backoff, DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_JITTER, DEFAULT_RETRY_AFTER_MAX,
-};
-use crate::cooldown_store::{
-    check_prefix, StoreSettings, DEFAULT_STORE_PREFIX, DEFAULT_STORE_TIMEOUT,
 };
 use std::collections::HashSet;
 use std::net::SocketAddr;
