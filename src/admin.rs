@@ -112,7 +112,7 @@ impl AdminApp {
 
     /// `GET /cooldown`: the store's state and counters, and the local table's size.
     fn cooldown(&self) -> Response<Vec<u8>> {
-        let active = self.runtime.cooldowns.active(Instant::now());
+        let active = self.shared.cooldowns.active(Instant::now());
         let mut v = match &self.cooldown_store {
             Some(st) => st.to_json(),
             None => serde_json::json!({"store": "memory", "degraded": false}),
@@ -121,7 +121,7 @@ impl AdminApp {
             o.insert("active_local".to_string(), serde_json::json!(active));
             o.insert(
                 "capacity".to_string(),
-                serde_json::json!(self.runtime.cooldowns.capacity()),
+                serde_json::json!(self.shared.cooldowns.capacity()),
             );
         }
         json(StatusCode::OK, &v)

@@ -67,7 +67,7 @@ pub fn run(args: Args) -> ExitCode {
         Some(settings) => match CooldownStoreMetrics::register(&registry) {
             Ok(m) => Some(Arc::new(CooldownStore::attach(
                 settings.clone(),
-                runtime.cooldowns.clone(),
+                shared.cooldowns.clone(),
                 m,
             ))),
             Err(e) => {
