@@ -6,6 +6,8 @@
 //! `pingora_prometheus::prometheus::default_registry()` (the registry Pingora's exporters
 //! gather); tests pass a fresh `Registry`.
 
+pub mod process;
+
 use pingora_prometheus::prometheus::{
     self, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry,
@@ -270,14 +272,11 @@ impl Metrics {
 /// Registers the standard process metrics (`process_cpu_seconds_total`,
 /// `process_resident_memory_bytes`, `process_virtual_memory_bytes`, `process_open_fds`,
 /// `process_max_fds`, `process_start_time_seconds`, `process_threads`), read from `/proc/self`
-/// at scrape time by the `prometheus` crate's `ProcessCollector`. The crate's default registry
-/// (production's) already holds one when its `process` feature is on, so an existing
-/// registration is fine. Linux only; elsewhere nothing is registered.
+/// at scrape time ([`process::ProcessCollector`]). Registering twice into one registry is
+/// harmless. Linux only; elsewhere nothing is registered.
 pub fn register_process_collector(reg: &Registry) -> prometheus::Result<()> {
     #[cfg(target_os = "linux")]
-    match reg.register(Box::new(
-        prometheus::process_collector::ProcessCollector::for_self(),
-    )) {
+    match reg.register(Box::new(process::ProcessCollector::for_self()?)) {
         Ok(()) | Err(prometheus::Error::AlreadyReg) => {}
         Err(e) => return Err(e),
     }
