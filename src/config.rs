@@ -7,6 +7,7 @@
 //! input. Only runtime types reach the proxy.
 
 mod ca;
+pub mod downstream;
 pub mod file;
 pub mod headers;
 mod validate;
@@ -73,6 +74,8 @@ pub struct Config {
     pub cooldown_max_keys: usize,
     /// Fleet cooldown store (`cooldown.store`); `None` is `memory`, this process only.
     pub cooldown_store: Option<crate::cooldown_store::StoreSettings>,
+    /// Client-side bounds: header, read, write and idle timeouts, most connections.
+    pub downstream: downstream::Downstream,
     /// Routes, ordered for lookup.
     pub routes: RouteTable,
 }

@@ -301,6 +301,32 @@ impl Problem {
         p
     }
 
+    /// The client stopped sending its request body for longer than `downstream.read_timeout`
+    /// (408; the vendor connection, if any, is closed, and the request is never resent).
+    pub fn client_timeout(what: &str) -> Problem {
+        let mut p = Problem::own(
+            Code::DeadlineExceeded,
+            408,
+            "CLIENT_TIMEOUT",
+            format!("The client was too slow: {what}."),
+        );
+        p.retryable = false;
+        p
+    }
+
+    /// The client connection is over `downstream.max_connections` (503, retryable soon; the
+    /// connection is closed after this answer).
+    pub fn too_many_connections(max: usize) -> Problem {
+        let mut p = Problem::own(
+            Code::Unavailable,
+            503,
+            "TOO_MANY_CONNECTIONS",
+            format!("errgate is serving its limit of {max} client connections; retry shortly on a new connection."),
+        );
+        p.retry_after_ms = Some(1000);
+        p
+    }
+
     /// The vendor asked to hold traffic back and the hold has not expired (429).
     pub fn cooldown(route: &str, remaining_ms: u64) -> Problem {
         let mut p = Problem::own(

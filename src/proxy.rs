@@ -9,6 +9,7 @@
 mod access;
 mod admission;
 mod body;
+mod clients;
 pub mod ctx;
 mod exchange;
 pub mod headers;
@@ -27,6 +28,7 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorType, Result};
 use std::sync::Arc;
 
+pub use clients::ClientLimits;
 pub use ctx::RequestCtx;
 use resolve::Resolver;
 
@@ -78,6 +80,12 @@ impl ProxyHttp for Gateway {
         RequestCtx::new()
     }
 
+    /// The request header is complete: the connection's header deadline stands down.
+    async fn early_request_filter(&self, _s: &mut Session, _c: &mut RequestCtx) -> Result<()> {
+        clients::header_received();
+        Ok(())
+    }
+
     /// Handles the whole exchange: route, cooldown, upstream attempts, hold-and-scan, answer.
     /// Always returns `Ok(true)` (response sent) unless the client connection failed.
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
@@ -106,7 +114,9 @@ impl ProxyHttp for Gateway {
             && matches!(
                 e.etype(),
                 ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed
-            );
+            )
+            // A client that stopped reading gets nothing more (only client writes are timed here).
+            || e.etype() == &ErrorType::WriteTimedout;
         if client_gone || session.response_written().is_some() {
             return FailToProxy {
                 error_code: 0,

@@ -6,7 +6,7 @@ use super::{ConfigArg, EXIT_CONFIG};
 use crate::admin::AdminApp;
 use crate::cooldown_store::{CooldownStore, CooldownStoreService};
 use crate::metrics::{CooldownStoreMetrics, Metrics};
-use crate::proxy::Gateway;
+use crate::proxy::{ClientLimits, Gateway};
 use crate::reloader::{publish_catalog_gauges, ReloaderService};
 use crate::state::Shared;
 use pingora::listeners::{L4BufferSettings, ListenerConfig};
@@ -98,8 +98,12 @@ pub fn run(args: Args) -> ExitCode {
     server.bootstrap();
 
     let gateway = Gateway::new(shared.clone(), metrics.clone());
-    let mut proxy =
-        pingora::proxy::http_proxy_service_with_name(&server.configuration, gateway, "errgate");
+    // Pingora's HTTP app behind errgate's client bounds (connection count, header deadline).
+    let app = ClientLimits::new(
+        pingora::proxy::http_proxy(&server.configuration, gateway),
+        shared.clone(),
+    );
+    let mut proxy = Service::new("errgate".to_string(), app);
     // No L4 read buffer on client connections: Pingora's default zero-fills 64 KiB per accepted
     // connection (62 MiB at 1,000 connections); HTTP parsing keeps its own buffer. Measured in
     // benches/load/README.md (RSS at 1,000 connections 65-70 -> 58 MiB).

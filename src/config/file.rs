@@ -41,6 +41,8 @@ pub struct FileConfig {
     pub retry: Option<FileRetry>,
     /// Defaults for every route's cooldown.
     pub cooldown: Option<FileCooldown>,
+    /// Client-side timeouts and the connection limit.
+    pub downstream: Option<super::downstream::FileDownstream>,
     /// The routes, matched by path prefix (and optionally host).
     #[serde(default)]
     pub routes: Vec<FileRoute>,

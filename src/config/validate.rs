@@ -553,6 +553,12 @@ fn validate_file(fc: &FileConfig, path: &Path, errs: &mut Errors) -> Option<Conf
         }
     }
 
+    let downstream = downstream::Downstream::try_new(fc.downstream.as_ref()).unwrap_or_else(|e| {
+        for (path, message) in e {
+            errs.push(path, message);
+        }
+        downstream::Downstream::default()
+    });
     if !errs.list.is_empty() {
         return None;
     }
@@ -579,6 +585,7 @@ fn validate_file(fc: &FileConfig, path: &Path, errs: &mut Errors) -> Option<Conf
             .unwrap_or(DEFAULT_COOLDOWN_CAPACITY)
             .max(1),
         cooldown_store,
+        downstream,
         routes: RouteTable::new(routes),
     })
 }

@@ -233,7 +233,7 @@ impl Exchange<'_> {
     ) -> Result<()> {
         ctx.status = head.status.as_u16();
         ctx.outcome = Outcome::Passthrough;
-        s.write_response_header(client_header(head), false).await?;
+        super::clients::write_header(s, client_header(head)).await?;
         if !held.chunks.is_empty() {
             let tasks = held
                 .chunks

@@ -11,7 +11,7 @@ use super::admission::{admit, RefusalKind, RequestFacts};
 use super::exchange::{Attempt, Delivery, Exchange, Failure, OwnFailure, ReqBody};
 use super::headers::problem_header;
 use super::route_state::{RetryResult, RouteHandles};
-use super::{ctx::ErrorLabels, Gateway, RequestCtx};
+use super::{clients, ctx::ErrorLabels, Gateway, RequestCtx};
 use crate::metrics::{Outcome, NO_CODE};
 use crate::problem::{self, Problem};
 use crate::retry::{decide, RetryDecision};
@@ -26,6 +26,12 @@ use tokio::time::Instant;
 pub(super) async fn serve(gw: &Gateway, s: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
     let snap: Arc<Snapshot> = gw.shared.snapshot();
     let config = &snap.config;
+    clients::apply(s, &config.downstream);
+    if let Some(max) = clients::over_limit() {
+        s.set_keepalive(None);
+        let p = Problem::too_many_connections(max);
+        return answer(s, ctx, &p, &config.problem_type_base, None).await;
+    }
     let admitted = admit(
         config,
         &snap.catalogs,
@@ -260,6 +266,6 @@ pub(super) async fn answer_with(
     if !s.is_body_empty() && !s.is_body_done() {
         s.set_keepalive(None);
     }
-    s.write_response_header(Box::new(h), false).await?;
+    clients::write_header(s, Box::new(h)).await?;
     s.write_response_body(Some(Bytes::from(body)), true).await
 }

@@ -137,11 +137,14 @@ impl Exchange<'_> {
             let mut keep = std::mem::replace(&mut body.keep, false);
             loop {
                 let chunk = s.read_request_body().await.map_err(|e| {
-                    Failure::own(
-                        Problem::malformed_request(&format!("reading the body failed: {e}")),
-                        Delivery::Sent,
-                        reused,
-                    )
+                    // The vendor connection is dropped with this failure: a stalled client
+                    // never holds it past `downstream.read_timeout`.
+                    let p = if e.etype() == &pingora::ErrorType::ReadTimedout {
+                        Problem::client_timeout("the request body stopped arriving")
+                    } else {
+                        Problem::malformed_request(&format!("reading the body failed: {e}"))
+                    };
+                    Failure::own(p, Delivery::Sent, reused)
                 })?;
                 let Some(chunk) = chunk else { break };
                 body.total += chunk.len() as u64;

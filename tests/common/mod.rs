@@ -5,6 +5,7 @@
 
 pub mod adopt;
 pub mod fleet;
+pub mod clients;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
