@@ -130,7 +130,7 @@ mod tests {
     use super::*;
 
     fn file(y: &str) -> FileDownstream {
-        serde_yaml::from_str(y).expect("yaml")
+        yaml_serde::from_str(y).expect("yaml")
     }
 
     #[test]
@@ -174,6 +174,6 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_refused() {
-        assert!(serde_yaml::from_str::<FileDownstream>("{read_timout: 1s}").is_err());
+        assert!(yaml_serde::from_str::<FileDownstream>("{read_timout: 1s}").is_err());
     }
 }
