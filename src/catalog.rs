@@ -364,7 +364,8 @@ impl From<EntryParts> for Entry {
     }
 }
 
-/// Builds a vendor catalog from validated parts; computes the scan spec and indices.
+/// Builds a vendor catalog from validated parts; computes the scan spec (with the fallible
+/// [`ScanSpec::try_new`]: too many envelope paths is a catalog problem, not a panic) and indices.
 pub(crate) fn build_vendor(
     id: String,
     title: String,
@@ -373,7 +374,7 @@ pub(crate) fn build_vendor(
     in_band: Option<(String, Vec<String>)>,
     rate_limit_headers: Vec<HintHeader>,
     entries: Vec<Entry>,
-) -> VendorCatalog {
+) -> Result<VendorCatalog, crate::scan::SpecError> {
     // Field order: code, message, detail, retry_after_ms, errors, then the in-band field if new.
     let mut paths: Vec<(String, CaptureKind)> = Vec::new();
     let mut idx = [None; 5];
@@ -408,7 +409,7 @@ pub(crate) fn build_vendor(
         .collect();
     let spec_in: Vec<(&[&str], CaptureKind)> =
         split.iter().map(|(v, k)| (v.as_slice(), *k)).collect();
-    let spec = ScanSpec::new(&spec_in);
+    let spec = ScanSpec::try_new(&spec_in)?;
     let mut by_code: HashMap<String, Vec<usize>> = HashMap::new();
     let mut codeless = Vec::new();
     for (i, e) in entries.iter().enumerate() {
@@ -417,7 +418,7 @@ pub(crate) fn build_vendor(
             None => codeless.push(i),
         }
     }
-    VendorCatalog {
+    Ok(VendorCatalog {
         id,
         title,
         docs,
@@ -435,7 +436,7 @@ pub(crate) fn build_vendor(
         entries,
         by_code,
         codeless,
-    }
+    })
 }
 
 /// Load facts of one vendor's file, shown on `/catalogs`.

@@ -279,7 +279,7 @@ pub fn parse_catalog(
     if !errs.is_empty() {
         return Err(errs);
     }
-    Ok(build_vendor(
+    build_vendor(
         fc.vendor.clone(),
         fc.title.clone().unwrap_or_else(|| fc.vendor.clone()),
         fc.docs.clone(),
@@ -287,7 +287,13 @@ pub fn parse_catalog(
         in_band,
         rate_limit_headers,
         entries,
-    ))
+    )
+    .map_err(|e| {
+        vec![err(
+            "envelope",
+            format!("the scan paths cannot be compiled: {e}"),
+        )]
+    })
 }
 
 fn entry(
