@@ -4,8 +4,8 @@
 #![allow(dead_code)]
 
 pub mod adopt;
-pub mod fleet;
 pub mod clients;
+pub mod fleet;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
