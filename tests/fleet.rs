@@ -391,3 +391,34 @@ fn reordering_routes_in_a_reload_keeps_each_hold_on_its_route() {
     assert_cooldown(&g.req("GET", "/first/systems/abc", &key, b""), "first");
     assert_eq!(vendor.hits("k1"), 2);
 }
+
+#[test]
+fn fleet_deploy_config_is_the_default_plus_a_redis_store() {
+    // deploy/kubernetes-fleet replaces the errgate-config ConfigMap: its file must stay the
+    // default config plus the `cooldown` section, and pass `errgate check`.
+    let base = std::fs::read_to_string(repo().join("deploy/config/errgate.yaml")).expect("base");
+    let fleet = std::fs::read_to_string(repo().join("deploy/kubernetes-fleet/errgate.yaml"))
+        .expect("fleet");
+    let extra = fleet
+        .strip_prefix(base.as_str())
+        .expect("deploy/kubernetes-fleet/errgate.yaml must start with deploy/config/errgate.yaml");
+    assert!(extra.contains("\ncooldown:\n  store: redis://"), "{extra}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("errgate.yaml");
+    let local = fleet.replace(
+        "catalog_dir: /etc/errgate/catalogs",
+        &format!("catalog_dir: {}", repo().join("catalogs").display()),
+    );
+    std::fs::write(&cfg, local).expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_errgate"))
+        .args(["check", "--config"])
+        .arg(&cfg)
+        .output()
+        .expect("run check");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

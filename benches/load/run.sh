@@ -26,6 +26,8 @@
 #   NO_BUILD=1        skip cargo build (use existing release binaries)
 #   KEEP=DIR          copy the raw wrk outputs and result tables to DIR
 #   ERRGATE_BIN=PATH  errgate binary to measure (default: the release build), e.g. a patched one
+#   ERRGATE_EXTRA_YAML=TEXT  top-level YAML added to errgate's config (benches/load/fleet.sh sets
+#                     `cooldown: { store: redis://... }`)
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -177,6 +179,7 @@ listen: 127.0.0.1:$P_ERRGATE
 admin_listen: 127.0.0.1:$P_ADMIN
 catalog_dir: $REPO/catalogs
 threads: $THREADS
+${ERRGATE_EXTRA_YAML:-}
 routes:
   - name: pluralkit
     vendor: pluralkit
