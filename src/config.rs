@@ -164,6 +164,10 @@ pub struct Route {
     pub retry: RetryPolicy,
     /// Cooldown.
     pub cooldown: CooldownSettings,
+    /// How vendor errors are answered (`problem`, `annotate`, `observe`). In `annotate`,
+    /// `retry.enabled` is false unless the route's own `retry` block sets it; in `observe`,
+    /// `retry` is only used to count what errgate would have done.
+    pub mode: crate::mode::Mode,
 }
 
 /// Routes in lookup order: host-bound first, then longest prefix first.

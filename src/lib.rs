@@ -23,6 +23,7 @@ pub mod framing;
 pub mod ids;
 pub mod methods;
 pub mod metrics;
+pub mod mode;
 pub mod normalize;
 pub mod problem;
 pub mod proxy;

@@ -87,6 +87,12 @@ pub struct Metrics {
     /// `errgate_retry_hints_rejected_total{route,reason}`: vendor retry hints not believed
     /// (beyond `retry_after_max`, in the past, malformed).
     pub hints_rejected: IntCounterVec,
+    /// `errgate_mode_answers_total{route,mode,answer}`: which mode answered and how
+    /// (passthrough, problem, annotated, untouched).
+    pub mode_answers: IntCounterVec,
+    /// `errgate_observe_would_total{route,action}`: what an `observe` route would have done
+    /// (normalize, retry, cooldown).
+    pub observe_would: IntCounterVec,
     /// `errgate_catalog_entries{vendor}`.
     pub catalog_entries: IntGaugeVec,
     /// `errgate_catalog_last_reload_success_timestamp_seconds`.
@@ -139,6 +145,12 @@ fn histogram(
 // === impl Metrics ===
 
 impl Metrics {
+    /// Counts something an `observe` route would have done (`action`: normalize, retry,
+    /// cooldown; a closed set).
+    pub fn observe_would(&self, route: &str, action: &'static str) {
+        self.observe_would.with_label_values(&[route, action]).inc();
+    }
+
     /// Creates and registers every metric.
     pub fn register(reg: &Registry) -> prometheus::Result<Metrics> {
         let cooldowns_active = IntGauge::new(
@@ -240,6 +252,18 @@ impl Metrics {
                 "errgate_retry_hints_rejected_total",
                 "Vendor retry hints not believed (beyond retry_after_max, in the past, malformed), by reason.",
                 &["route", "reason"],
+            )?,
+            mode_answers: counter(
+                reg,
+                "errgate_mode_answers_total",
+                "Requests by route mode and how they were answered (passthrough, problem, annotated, untouched).",
+                &["route", "mode", "answer"],
+            )?,
+            observe_would: counter(
+                reg,
+                "errgate_observe_would_total",
+                "What observe routes would have done (normalize, retry, cooldown).",
+                &["route", "action"],
             )?,
             catalog_entries: gauge(
                 reg,

@@ -35,6 +35,9 @@ pub struct FileConfig {
     pub grace_period_seconds: Option<u64>,
     /// Worker threads of the client listener. Default: number of CPUs. Restart to change.
     pub threads: Option<usize>,
+    /// Default mode of every route: `problem` (default), `annotate` or `observe` (see
+    /// [`crate::mode`]).
+    pub mode: Option<String>,
     /// Defaults for every route's timeouts.
     pub timeouts: Option<FileTimeouts>,
     /// Defaults for every route's retry policy.
@@ -68,6 +71,9 @@ pub struct FileRoute {
     /// Extra headers set on every upstream request (for example an API key injected by the gateway).
     #[serde(default)]
     pub upstream_headers: BTreeMap<String, String>,
+    /// How this route answers vendor errors: `problem`, `annotate` or `observe`. Default: the
+    /// top-level `mode`.
+    pub mode: Option<String>,
     /// Per-route timeout overrides.
     pub timeouts: Option<FileTimeouts>,
     /// Per-route retry overrides.

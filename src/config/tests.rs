@@ -43,10 +43,10 @@ fn every_problem_is_reported_at_once_with_its_path() {
 #[test]
 fn an_unknown_key_in_a_route_is_reported_alone() {
     // The route's other keys are present: nothing else may be reported for it.
-    let y = "routes:\n  - name: a\n    vendor: v\n    path_prefix: /a\n    upstream: http://h\n    mode: x\n";
+    let y = "routes:\n  - name: a\n    vendor: v\n    path_prefix: /a\n    upstream: http://h\n    modus: x\n";
     let errs = parse(y).expect_err("unknown key").0;
     assert_eq!(errs.len(), 1, "{errs:#?}");
-    assert_eq!(errs[0].place, "routes[0].mode");
+    assert_eq!(errs[0].place, "routes[0].modus");
     assert!(
         errs[0].message.starts_with("unknown key; expected one of"),
         "{errs:#?}"
@@ -162,5 +162,56 @@ fn example_configs_in_the_repo_load() {
         if p.exists() {
             load_config(&p).unwrap_or_else(|e| panic!("{rel}: {e}"));
         }
+    }
+}
+
+#[test]
+fn modes_default_per_route_and_annotate_turns_retries_off_unless_the_route_says() {
+    use crate::mode::Mode;
+    let y = "mode: annotate\nroutes:\n  - { name: a, vendor: v, path_prefix: /a, upstream: http://h }\n  - { name: b, vendor: v, path_prefix: /b, upstream: http://h, retry: { enabled: true } }\n  - { name: c, vendor: v, path_prefix: /c, upstream: http://h, mode: problem }\n  - { name: d, vendor: v, path_prefix: /d, upstream: http://h, mode: observe }\n";
+    let c = parse(y).expect("valid");
+    let get = |n: &str| {
+        c.routes
+            .iter()
+            .find(|r| &*r.name == n)
+            .expect("route")
+            .clone()
+    };
+    assert_eq!(
+        (get("a").mode, get("a").retry.enabled),
+        (Mode::Annotate, false)
+    );
+    assert_eq!(
+        (get("b").mode, get("b").retry.enabled),
+        (Mode::Annotate, true)
+    );
+    assert_eq!(
+        (get("c").mode, get("c").retry.enabled),
+        (Mode::Problem, true)
+    );
+    // Observe keeps the policy only to count what it would have done; the proxy never retries.
+    assert_eq!(get("d").mode, Mode::Observe);
+    let plain = parse("routes:\n  - { name: a, vendor: v, path_prefix: /a, upstream: http://h }\n")
+        .expect("valid");
+    assert_eq!(
+        plain.routes.iter().next().map(|r| r.mode),
+        Some(Mode::Problem)
+    );
+}
+
+#[test]
+fn an_unknown_mode_names_the_three() {
+    let y = "mode: loud\nroutes:\n  - { name: a, vendor: v, path_prefix: /a, upstream: http://h, mode: quiet }\n";
+    let errs = parse(y).expect_err("bad modes").0;
+    let got: Vec<(String, String)> = errs
+        .iter()
+        .map(|e| (e.place.clone(), e.message.clone()))
+        .collect();
+    for place in ["mode", "routes[0].mode"] {
+        assert!(
+            got.iter()
+                .any(|(p, m)| p == place && m.contains("use problem, annotate or observe")),
+            "{place}: {got:#?}"
+        );
     }
 }

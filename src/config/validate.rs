@@ -5,6 +5,7 @@ use super::*;
 use crate::cooldown_store::{
     check_prefix, StoreSettings, DEFAULT_STORE_PREFIX, DEFAULT_STORE_TIMEOUT,
 };
+use crate::mode::Mode;
 use crate::retry::cooldown::DEFAULT_COOLDOWN_CAPACITY;
 use crate::retry::{
     Backoff, DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_JITTER, DEFAULT_RETRY_AFTER_MAX,
@@ -423,6 +424,10 @@ fn validate_file(fc: &FileConfig, path: &Path, errs: &mut Errors) -> Option<Conf
     );
     let cooldown_store = cooldown_store(fc.cooldown.as_ref(), errs);
     let base_retry = retry_policy(&RetryPolicy::default(), fc.retry.as_ref(), "retry", errs);
+    let base_mode = match fc.mode.as_deref() {
+        None => Mode::default(),
+        Some(m) => parse_mode(m, "mode", errs),
+    };
     let base_cooldown = cooldown(
         &CooldownSettings {
             enabled: true,
@@ -530,7 +535,16 @@ fn validate_file(fc: &FileConfig, path: &Path, errs: &mut Errors) -> Option<Conf
             &format!("{p}.timeouts"),
             errs,
         );
-        let retry = retry_policy(&base_retry, r.retry.as_ref(), &format!("{p}.retry"), errs);
+        let mut retry = retry_policy(&base_retry, r.retry.as_ref(), &format!("{p}.retry"), errs);
+        let mode = match r.mode.as_deref() {
+            None => base_mode,
+            Some(m) => parse_mode(m, &format!("{p}.mode"), errs),
+        };
+        // Annotate: the application's SDK retries by itself, so errgate does not unless the
+        // route says so in its own `retry` block.
+        if mode == Mode::Annotate && r.retry.as_ref().and_then(|r| r.enabled).is_none() {
+            retry.enabled = false;
+        }
         let cd = cooldown(
             &base_cooldown,
             r.cooldown.as_ref(),
@@ -549,6 +563,7 @@ fn validate_file(fc: &FileConfig, path: &Path, errs: &mut Errors) -> Option<Conf
                 timeouts: t,
                 retry,
                 cooldown: cd,
+                mode,
             });
         }
     }
@@ -587,5 +602,16 @@ fn validate_file(fc: &FileConfig, path: &Path, errs: &mut Errors) -> Option<Conf
         cooldown_store,
         downstream,
         routes: RouteTable::new(routes),
+    })
+}
+
+/// A mode name, or an error naming the three.
+fn parse_mode(m: &str, path: &str, errs: &mut Errors) -> Mode {
+    Mode::parse(m).unwrap_or_else(|| {
+        errs.push(
+            path.to_string(),
+            format!("`{m}` is not a mode; use problem, annotate or observe"),
+        );
+        Mode::default()
     })
 }

@@ -53,6 +53,9 @@ pub struct Admitted<'s> {
     pub idempotent: bool,
     /// The cooldown key, when the route's cooldown is on.
     pub cooldown_key: Option<CooldownKey>,
+    /// An `observe` route's key is in cooldown: forwarded anyway, counted as what errgate would
+    /// have answered from its cooldown.
+    pub would_cooldown: bool,
 }
 
 /// Why admission answered instead of forwarding.
@@ -120,13 +123,19 @@ pub fn admit<'s>(
             .map(|v| v.as_bytes());
         CooldownKey::new(&route.name, v)
     });
+    let mut would_cooldown = false;
     if let Some(key) = &cooldown_key {
         if let Some(left) = cooldowns.remaining(key, now) {
-            let ms = u64::try_from(left.as_millis()).unwrap_or(u64::MAX).max(1);
-            return Err(refuse(
-                RefusalKind::Cooldown,
-                Problem::cooldown(&route.name, ms),
-            ));
+            // An observe route never answers from its cooldown; it counts that it would have.
+            if route.mode == crate::mode::Mode::Observe {
+                would_cooldown = true;
+            } else {
+                let ms = u64::try_from(left.as_millis()).unwrap_or(u64::MAX).max(1);
+                return Err(refuse(
+                    RefusalKind::Cooldown,
+                    Problem::cooldown(&route.name, ms),
+                ));
+            }
         }
     }
     let declared = req
@@ -147,6 +156,7 @@ pub fn admit<'s>(
         match_path: rest.split('?').next().unwrap_or("").to_string(),
         idempotent: is_idempotent(req.method, req.headers),
         cooldown_key,
+        would_cooldown,
     })
 }
 

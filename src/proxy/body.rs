@@ -5,12 +5,14 @@
 //! copies, no scanning.
 
 use super::exchange::{
-    exchange_problem, Attempt, Delivery, Exchange, Failure, VendorFailure, POOL_IDLE_TIMEOUT,
+    exchange_problem, Attempt, Delivery, Exchange, Failure, HeldResponse, VendorFailure,
+    POOL_IDLE_TIMEOUT,
 };
 use super::headers::{client_header, vendor_end_to_end};
 use super::upstream::Answered;
 use super::RequestCtx;
 use crate::metrics::{Outcome, NO_CODE, UNCATALOGED};
+use crate::mode::ErrorForm;
 use crate::normalize::{self, Hold, HoldStep, Verdict};
 use crate::problem::Problem;
 use crate::scan::ScanLimits;
@@ -139,14 +141,29 @@ impl Exchange<'_> {
             self.count_rejected_hints(&classified.rejected_hints);
             if let Verdict::Error(problem, hint) = classified.verdict {
                 self.record_uncataloged(&problem, now);
-                if held.ended {
-                    self.gw
-                        .connector
-                        .release_http_session(up, &peer, Some(POOL_IDLE_TIMEOUT))
-                        .await;
+                let vendor_headers = vendor_end_to_end(&resp.headers);
+                // Answered in the vendor's own form (annotate, observe): keep the response and
+                // its connection for the release path.
+                let keep = self.form != ErrorForm::Problem;
+                let kept = if keep {
+                    Some(Box::new(HeldResponse {
+                        up,
+                        peer,
+                        head: resp,
+                        chunks: std::mem::take(&mut held.chunks),
+                        ended: held.ended,
+                    }))
                 } else {
-                    up.shutdown().await;
-                }
+                    if held.ended {
+                        self.gw
+                            .connector
+                            .release_http_session(up, &peer, Some(POOL_IDLE_TIMEOUT))
+                            .await;
+                    } else {
+                        up.shutdown().await;
+                    }
+                    None
+                };
                 let code_label = match facts.code.as_deref() {
                     Some(c) if self.vendor.knows_code(c) => c.to_string(),
                     Some(_) => {
@@ -163,7 +180,8 @@ impl Exchange<'_> {
                     problem,
                     hint,
                     code_label,
-                    vendor_headers: vendor_end_to_end(&resp.headers),
+                    vendor_headers,
+                    held: kept,
                 })));
             }
         }
@@ -217,6 +235,29 @@ impl Exchange<'_> {
             &secrets,
             now,
         );
+    }
+
+    /// Writes a held vendor error in the vendor's own form through the one release path, with
+    /// `extra` headers (the annotations; none in observe) added to the vendor's header.
+    pub(super) async fn release_held(
+        &self,
+        s: &mut Session,
+        ctx: &mut RequestCtx,
+        h: Box<HeldResponse>,
+        extra: Vec<(http::HeaderName, http::HeaderValue)>,
+    ) -> Result<()> {
+        let HeldResponse {
+            up,
+            peer,
+            mut head,
+            chunks,
+            ended,
+        } = *h;
+        for (k, v) in extra {
+            head.insert_header(k, v)?;
+        }
+        self.release(s, ctx, up, &peer, head, Held { chunks, ended })
+            .await
     }
 
     /// The one release path: the vendor's header (minus hop-by-hop), the held chunks exactly as

@@ -52,6 +52,10 @@ pub struct RequestCtx {
     pub cooldown_hit: bool,
     /// Time spent until the vendor's response header, summed over attempts.
     pub upstream_time: Option<std::time::Duration>,
+    /// The route's mode, once routed.
+    pub mode: Option<crate::mode::Mode>,
+    /// The form a vendor error was answered in, when not the problem body.
+    pub form: Option<crate::mode::ErrorForm>,
 }
 
 // === impl RequestCtx ===
@@ -74,6 +78,8 @@ impl RequestCtx {
             upstream_code: None,
             cooldown_hit: false,
             upstream_time: None,
+            mode: None,
+            form: None,
         }
     }
 
@@ -123,7 +129,23 @@ impl RequestCtx {
                 .with_label_values(&[route, &e.domain, e.code, &e.reason, &e.upstream_code])
                 .inc();
         }
+        if let Some(mode) = self.mode {
+            m.mode_answers
+                .with_label_values(&[route, mode.as_str(), self.answered_as()])
+                .inc();
+        }
         m.handled.inc();
+    }
+
+    /// How the request was answered, for `errgate_mode_answers_total{answer}`: `passthrough`,
+    /// `problem` (errgate's problem body), `annotated` or `untouched` (a vendor error in the
+    /// vendor's form).
+    pub fn answered_as(&self) -> &'static str {
+        match (self.form, self.outcome) {
+            (Some(f), _) => f.as_str(),
+            (None, Outcome::Passthrough) => "passthrough",
+            (None, _) => "problem",
+        }
     }
 }
 

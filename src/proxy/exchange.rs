@@ -27,6 +27,10 @@ pub(super) struct Exchange<'a> {
     pub match_path: String,
     pub method: http::Method,
     pub head_only: bool,
+    /// How a vendor error is written (the route's mode and the client's `Accept`).
+    pub form: crate::mode::ErrorForm,
+    /// Whether errgate may retry this request (route policy, mode, `X-Errgate-Retry: off`).
+    pub retry_allowed: bool,
 }
 
 /// The request body: streamed on the first send, kept for replay when small enough.
@@ -91,6 +95,23 @@ pub(super) struct VendorFailure {
     /// The vendor's end-to-end headers that ride along on the answer (rate-limit headers and
     /// the like; see `headers::vendor_end_to_end`).
     pub vendor_headers: http::HeaderMap,
+    /// The vendor's response, still unsent, for an answer in the vendor's own form (annotate,
+    /// observe): released through the one release path, or dropped on a retry.
+    pub held: Option<Box<HeldResponse>>,
+}
+
+/// A vendor response held whole or in part, not yet written to the client.
+pub(super) struct HeldResponse {
+    /// The upstream session, positioned after the held chunks.
+    pub up: pingora::protocols::http::client::HttpSession,
+    /// Its peer (for returning the connection to the pool).
+    pub peer: pingora::prelude::HttpPeer,
+    /// The vendor's response header.
+    pub head: pingora::http::ResponseHeader,
+    /// The body chunks read so far, exactly as received.
+    pub chunks: Vec<Bytes>,
+    /// Whether the body ended.
+    pub ended: bool,
 }
 
 /// Why an attempt ended without a response for the client.
@@ -124,6 +145,14 @@ impl Failure {
         match self {
             Failure::Own(f) => f.delivery,
             Failure::Vendor(_) => Delivery::Sent,
+        }
+    }
+
+    /// Takes the vendor's held response, for a vendor failure answered in the vendor's form.
+    pub fn take_held(&mut self) -> Option<Box<HeldResponse>> {
+        match self {
+            Failure::Own(_) => None,
+            Failure::Vendor(f) => f.held.take(),
         }
     }
 
@@ -185,6 +214,7 @@ mod tests {
             hint: None,
             code_label: "none".into(),
             vendor_headers: http::HeaderMap::new(),
+            held: None,
         });
         assert_eq!(f.delivery(), Delivery::Sent);
         let f = Failure::own(

@@ -63,7 +63,11 @@ pub fn upstream_request(req: &RequestHeader, to: &UpstreamTarget<'_>) -> Result<
         Some(req.headers.len() + 2),
     )?;
     for (name, value) in req.headers.iter() {
-        if is_hop_by_hop(name, &listed) || name == header::HOST || name == header::EXPECT {
+        if is_hop_by_hop(name, &listed)
+            || name == header::HOST
+            || name == header::EXPECT
+            || name.as_str() == crate::mode::RETRY_CONTROL_HEADER
+        {
             continue;
         }
         up.append_header(name.clone(), value.clone())?;

@@ -13,6 +13,7 @@ use super::headers::problem_header;
 use super::route_state::{RetryResult, RouteHandles};
 use super::{clients, ctx::ErrorLabels, Gateway, RequestCtx};
 use crate::metrics::{Outcome, NO_CODE};
+use crate::mode::{self, ErrorForm, Mode};
 use crate::problem::{self, Problem};
 use crate::retry::{decide, RetryDecision};
 use crate::state::Snapshot;
@@ -65,6 +66,13 @@ pub(super) async fn serve(gw: &Gateway, s: &mut Session, ctx: &mut RequestCtx) -
     };
     let route = a.route;
     let method = s.req_header().method.clone();
+    let req_headers = &s.req_header().headers;
+    let form = mode::error_form(route.mode, mode::accepts_problem(req_headers));
+    let retry_allowed = route.mode != Mode::Observe && !mode::retry_off_requested(req_headers);
+    ctx.mode = Some(route.mode);
+    if a.would_cooldown {
+        gw.metrics.observe_would(&route.name, "cooldown");
+    }
     let ex = Exchange {
         gw,
         config,
@@ -75,8 +83,13 @@ pub(super) async fn serve(gw: &Gateway, s: &mut Session, ctx: &mut RequestCtx) -
         match_path: a.match_path,
         head_only: method == http::Method::HEAD,
         method,
+        form,
+        retry_allowed,
     };
-    let mut body = ReqBody::new(a.idempotent && route.retry.enabled);
+    // Observe keeps the body as a retry would, only to count the retry it does not make.
+    let mut body = ReqBody::new(
+        a.idempotent && route.retry.enabled && (retry_allowed || route.mode == Mode::Observe),
+    );
     let first = Instant::now();
     let mut attempt: u32 = 0;
     loop {
@@ -97,7 +110,7 @@ pub(super) async fn serve(gw: &Gateway, s: &mut Session, ctx: &mut RequestCtx) -
             }
             Err(f) => Attempt::Failed(f),
         };
-        let failure = match result {
+        let mut failure = match result {
             Attempt::Passed => {
                 if attempt > 1 {
                     handles.retry(RetryResult::Recovered);
@@ -126,6 +139,8 @@ pub(super) async fn serve(gw: &Gateway, s: &mut Session, ctx: &mut RequestCtx) -
         );
         match result {
             Step::Retry(wait) => {
+                // A response kept for the vendor's form is not the answer: let it go.
+                drop(failure.take_held());
                 handles.retry(RetryResult::Retry);
                 tokio::time::sleep(wait).await;
             }
@@ -137,6 +152,9 @@ pub(super) async fn serve(gw: &Gateway, s: &mut Session, ctx: &mut RequestCtx) -
                     Failure::Own(_) => None,
                     Failure::Vendor(v) => Some(v.code_label.clone()),
                 };
+                if let (Some(held), Some(code)) = (failure.take_held(), &code) {
+                    return answer_in_vendor_form(&ex, s, ctx, failure.problem(), code, held).await;
+                }
                 return answer_with(
                     s,
                     ctx,
@@ -149,6 +167,37 @@ pub(super) async fn serve(gw: &Gateway, s: &mut Session, ctx: &mut RequestCtx) -
             }
         }
     }
+}
+
+/// A vendor error answered in the vendor's own form: `annotate` adds the canonical facts as
+/// headers, `observe` adds nothing. The error is counted like a normalized one.
+async fn answer_in_vendor_form(
+    ex: &Exchange<'_>,
+    s: &mut Session,
+    ctx: &mut RequestCtx,
+    p: &Problem,
+    code: &str,
+    held: Box<super::exchange::HeldResponse>,
+) -> Result<()> {
+    let extra = match ex.form {
+        ErrorForm::Annotated => mode::annotation_headers(p, &ctx.request_id, &held.head.headers),
+        _ => {
+            ex.gw.metrics.observe_would(&ex.route.name, "normalize");
+            Vec::new()
+        }
+    };
+    ex.release_held(s, ctx, held, extra).await?;
+    ctx.form = Some(ex.form);
+    if ex.form == ErrorForm::Annotated {
+        ctx.outcome = Outcome::Normalized;
+    }
+    ctx.error = Some(ErrorLabels {
+        domain: p.domain.clone(),
+        code: p.code.as_str(),
+        reason: p.reason.clone(),
+        upstream_code: code.to_string(),
+    });
+    Ok(())
 }
 
 /// After a failed attempt: resend after a wait, or answer (with the retry result to count).
@@ -190,6 +239,14 @@ fn next_step(
         rand::random::<f64>(),
     );
     match decision {
+        RetryDecision::Retry { .. } if !ex.retry_allowed => {
+            // Observe counts what it would have done; a client's `X-Errgate-Retry: off` just
+            // answers.
+            if ex.route.mode == Mode::Observe {
+                ex.gw.metrics.observe_would(&ex.route.name, "retry");
+            }
+            Step::Answer(None)
+        }
         RetryDecision::Retry { wait } => {
             if ctx.retry_slot
                 || handles.budget.try_acquire(
