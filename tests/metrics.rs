@@ -294,9 +294,12 @@ fn promtool() -> Option<PathBuf> {
 }
 
 fn promtool_check(exposition: &str) {
+    // A missing tool fails the test: a check that did not run must not pass.
     let Some(tool) = promtool() else {
-        println!("promtool not found, skipped");
-        return;
+        panic!(
+            "promtool not found on PATH or under $ERRGATE_TOOLS_DIR / ~/.cache/errgate-deploy-tools \
+             (bash deploy/validate.sh unpacks it)"
+        );
     };
     let mut child = Command::new(&tool)
         .args(["check", "metrics"])

@@ -1,6 +1,7 @@
 //! https upstreams: SNI and certificate verification with rustls, through a real TLS mock vendor
 //! on 127.0.0.1 whose certificate is issued by a test CA.
 mod common;
+use common::config::{GateConfig, RouteConfig};
 use common::*;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
@@ -81,15 +82,13 @@ fn https_upstream_verified_against_the_configured_ca_passes_through() {
     let ca = tempfile::NamedTempFile::new().expect("tmp");
     std::fs::write(ca.path(), &m.ca_pem).expect("write ca");
     let up = format!("https://127.0.0.1:{}", m.port);
-    // The harness writes plain routes; tls_ca_file needs a full config.
-    let dir = tempfile::tempdir().expect("dir");
-    let (port, admin) = (free_port(), free_port());
-    let yaml = format!(
-        "listen: 127.0.0.1:{port}\nadmin_listen: 127.0.0.1:{admin}\ncatalog_dir: {}\nthreads: 2\nretry: {{ enabled: false }}\nroutes:\n  - name: pk\n    vendor: pluralkit\n    path_prefix: /pluralkit\n    upstream: {up}\n    tls_ca_file: {}\n",
-        repo().join("catalogs").display(),
-        ca.path().display()
-    );
-    let g = Gate::start_with_config(dir, &yaml, port, admin);
+    let g = GateConfig::new()
+        .set("retry", serde_json::json!({"enabled": false}))
+        .route(
+            RouteConfig::new("pk", "pluralkit", "/pluralkit", &up)
+                .set("tls_ca_file", ca.path().display().to_string()),
+        )
+        .start();
     let r = g.get("/pluralkit/members/x");
     assert_eq!(r.status, 200, "{}\n{}", r.text(), g.log_text());
     assert_eq!(r.body, b"{\"id\":\"over-tls\"}");
@@ -101,10 +100,10 @@ fn https_upstream_verified_against_the_configured_ca_passes_through() {
 fn https_upstream_with_an_untrusted_certificate_is_refused() {
     let m = tls_mock(OK);
     let up = format!("https://127.0.0.1:{}", m.port);
-    let g = Gate::start(
-        &[("pk", "pluralkit", "/pluralkit", &up)],
-        "retry: { enabled: false }",
-    );
+    let g = GateConfig::new()
+        .set("retry", serde_json::json!({"enabled": false}))
+        .route(RouteConfig::new("pk", "pluralkit", "/pluralkit", &up))
+        .start();
     let r = g.get("/pluralkit/members/x");
     assert_eq!(r.status, 502, "{}", r.text());
     let v = r.json();
@@ -124,15 +123,17 @@ fn a_bad_ca_file_is_a_config_error_with_its_path() {
     std::fs::write(bad.path(), "not a certificate").expect("write");
     let dir = tempfile::tempdir().expect("dir");
     let cfg = dir.path().join("e.yaml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "catalog_dir: {}\nroutes:\n  - {{ name: a, vendor: pluralkit, path_prefix: /a, upstream: https://h, tls_ca_file: {} }}\n  - {{ name: b, vendor: pluralkit, path_prefix: /b, upstream: http://h, tls_ca_file: /nonexistent.pem }}\n",
-            repo().join("catalogs").display(),
-            bad.path().display()
-        ),
-    )
-    .expect("write cfg");
+    let text = GateConfig::new()
+        .route(
+            RouteConfig::new("a", "pluralkit", "/a", "https://h")
+                .set("tls_ca_file", bad.path().display().to_string()),
+        )
+        .route(
+            RouteConfig::new("b", "pluralkit", "/b", "http://h")
+                .set("tls_ca_file", "/nonexistent.pem"),
+        )
+        .render(free_port(), free_port(), &repo().join("catalogs"));
+    std::fs::write(&cfg, text).expect("write cfg");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_errgate"))
         .args(["check", "--config"])
         .arg(&cfg)
@@ -149,4 +150,18 @@ fn a_bad_ca_file_is_a_config_error_with_its_path() {
         "{err}"
     );
     assert!(err.contains("cannot read `/nonexistent.pem`"), "{err}");
+}
+
+/// The builder writes what errgate reads.
+#[test]
+fn config_builder_renders_a_config_errgate_accepts() {
+    let cfg = GateConfig::new()
+        .set("retry", serde_json::json!({"enabled": false}))
+        .route(RouteConfig::new("pk", "pluralkit", "/pk", "http://127.0.0.1:1").set("host", "h"));
+    let text = cfg.render(1, 2, std::path::Path::new("/c"));
+    let parsed = errgate::config::parse_config(&text, std::path::Path::new("t.json"))
+        .unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(parsed.listen, "127.0.0.1:1");
+    assert_eq!(parsed.routes.len(), 1);
+    assert!(!parsed.routes.iter().next().expect("route").retry.enabled);
 }

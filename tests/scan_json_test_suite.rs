@@ -1,7 +1,8 @@
 //! Conformance of `errgate::scan` against JSONTestSuite (nst/JSONTestSuite, `test_parsing`).
 //!
 //! The corpus is read from `../shared/data/JSONTestSuite/test_parsing` relative to the crate
-//! root and never copied into the repo; when it is absent the test prints that it was skipped.
+//! root (or `$ERRGATE_SHARED_DIR/data/...`) and never copied into the repo; when it is absent
+//! the test fails.
 //! For every `y_`/`n_` file the scanner's verdict (fed whole, and fed one byte at a time) must
 //! equal `serde_json::from_slice::<serde_json::Value>`'s; `i_` files must merely not panic.
 
@@ -29,12 +30,17 @@ fn verdict_chunked(spec: &ScanSpec, data: &[u8], chunk: usize) -> bool {
 
 #[test]
 fn scanner_agrees_with_serde_json_on_json_test_suite() {
-    let dir =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/JSONTestSuite/test_parsing");
-    if !dir.is_dir() {
-        println!("skipped: JSONTestSuite not found at {}", dir.display());
-        return;
-    }
+    // `shared/` beside the clone, or where ERRGATE_SHARED_DIR says (a worktree elsewhere).
+    let shared = std::env::var_os("ERRGATE_SHARED_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"));
+    let dir = shared.join("data/JSONTestSuite/test_parsing");
+    // A missing corpus fails the test: a conformance check that did not run must not pass.
+    assert!(
+        dir.is_dir(),
+        "JSONTestSuite not found at {} (shared/ beside the clone, or set ERRGATE_SHARED_DIR)",
+        dir.display()
+    );
     // A spec that tracks a few plausible keys, so the capture paths run too.
     let spec = ScanSpec::new(&[
         (&["a"], errgate::scan::CaptureKind::Scalar),

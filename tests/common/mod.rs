@@ -5,6 +5,7 @@
 
 pub mod adopt;
 pub mod clients;
+pub mod config;
 pub mod fleet;
 
 use std::io::{BufRead, BufReader, Read, Write};
