@@ -1,0 +1,151 @@
+//! The vendors' own SDKs against a scripted vendor, directly and through errgate: in `annotate`
+//! and `observe` the application sees the same return values, exception classes, messages and
+//! pacing; in `problem` the SDK still paces itself from the vendor's rate-limit headers.
+//!
+//! Prerequisites (installed by `.ci/install.d/30-sdks.sh`): python3 with the PyPI `pluralkit`
+//! package. A missing prerequisite FAILS the test with a message saying what to install.
+mod common;
+use common::adopt::*;
+use common::*;
+use std::process::Command;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Pacing window the scripted vendor announces on every response.
+const WINDOW_MS: u128 = 400;
+
+fn now_ms() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_millis()
+}
+
+/// PluralKit as scripted: every response carries its full rate-limit header set with
+/// `Remaining: 0` and a reset `WINDOW_MS` ahead (Unix milliseconds), so the SDK waits before its
+/// next call; `/members/abcde` 404 (20002), `/systems/zzzzz` 404 (20001), `/members/limit` 429.
+fn pluralkit_vendor() -> Mock {
+    Mock::start(|req, _| {
+        let reset = (now_ms() + WINDOW_MS).to_string();
+        let (status, body): (u16, &[u8]) = match req.path.as_str() {
+            "/members/abcde" => (404, br#"{"message":"Member not found.","code":20002}"#),
+            "/systems/zzzzz" => (404, br#"{"message":"System not found.","code":20001}"#),
+            _ => (
+                429,
+                br#"{"message":"429: too many requests","retry_after":300,"scope":"generic","code":0}"#,
+            ),
+        };
+        let headers = [
+            ("Content-Type", "application/json"),
+            ("X-RateLimit-Limit", "2"),
+            ("X-RateLimit-Remaining", "0"),
+            ("X-RateLimit-Reset", reset.as_str()),
+            ("X-RateLimit-Scope", "generic"),
+        ];
+        vec![Act::Send(response(status, &headers, body))]
+    })
+}
+
+fn run_python(base: &str) -> Vec<serde_json::Value> {
+    let script = repo().join("tests/sdk/python/pluralkit_calls.py");
+    let o = Command::new("python3")
+        .arg(&script)
+        .arg(base)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("python3 is required for the SDK tests (.ci/install.d/30-sdks.sh): {e}")
+        });
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        !out.contains("\"missing\""),
+        "the PyPI package `pluralkit` is not installed; run `bash .ci/install.d/30-sdks.sh`:\n{out}"
+    );
+    assert!(
+        o.status.success(),
+        "SDK script failed:\n{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    out.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+/// What the application saw, without timings.
+fn seen(lines: &[serde_json::Value]) -> Vec<(String, String, String)> {
+    lines
+        .iter()
+        .map(|l| {
+            let s = |k: &str| l[k].as_str().unwrap_or("").to_string();
+            (s("call"), s("exception"), s("message"))
+        })
+        .collect()
+}
+
+fn total_time(lines: &[serde_json::Value]) -> f64 {
+    lines.last().and_then(|l| l["t"].as_f64()).unwrap_or(0.0)
+}
+
+#[test]
+fn pluralkit_sdk_sees_the_same_through_annotate_and_observe() {
+    let vendor = pluralkit_vendor();
+    let direct = run_python(&vendor.url());
+    let want = seen(&direct);
+    assert_eq!(want.len(), 4, "{direct:#?}");
+    assert_eq!(want[0].1, "MemberNotFound", "{direct:#?}");
+    assert_eq!(want[0].2, "20002: Member not found.");
+    assert_eq!(want[1].1, "SystemNotFound");
+    // The SDK paced itself from X-RateLimit-Reset (Unix ms): three waits of ~WINDOW_MS.
+    let paced = total_time(&direct);
+    assert!(paced >= 0.9, "direct calls not paced: {direct:#?}");
+
+    for mode in ["annotate", "observe"] {
+        let g = gate_routes(
+            &route_yaml(
+                "pk",
+                "pluralkit",
+                "/pk",
+                &vendor.url(),
+                &[&format!("mode: {mode}")],
+            ),
+            "",
+        );
+        let before = vendor.hits();
+        let through = run_python(&format!("http://127.0.0.1:{}/pk", g.port));
+        assert_eq!(seen(&through), want, "{mode}: {through:#?}");
+        let t = total_time(&through);
+        // Pacing: the SDK waits for each announced reset through errgate too (three waits of
+        // WINDOW_MS at least). Absolute times vary with machine load, so the bound is the
+        // vendor's window, not the direct run's wall time.
+        assert!(
+            t >= 0.9,
+            "{mode}: not paced: direct {paced}s, through errgate {t}s"
+        );
+        // No retries and no cooldown answers: the vendor saw each call exactly once.
+        assert_eq!(vendor.hits() - before, 4, "{mode}");
+    }
+}
+
+#[test]
+fn pluralkit_sdk_keeps_pacing_in_problem_mode() {
+    let vendor = pluralkit_vendor();
+    let g = gate_routes(
+        &route_yaml("pk", "pluralkit", "/pk", &vendor.url(), &[]),
+        "cooldown: { enabled: false }",
+    );
+    let through = run_python(&format!("http://127.0.0.1:{}/pk", g.port));
+    let got = seen(&through);
+    // Same statuses, so the same exception classes; the rate-limit headers ride along on the
+    // problem answers, so the SDK still waits for the reset (read as Unix milliseconds by both).
+    assert_eq!(got[0].1, "MemberNotFound", "{through:#?}");
+    assert_eq!(got[1].1, "SystemNotFound", "{through:#?}");
+    assert!(total_time(&through) >= 0.9, "not paced: {through:#?}");
+    // The 429's hint is the body's 300 ms or the reset ~400 ms away, never five minutes.
+    let r = g.get("/pk/members/limit");
+    assert_eq!(r.status, 429);
+    let ms = r.json()["retry_after_ms"].as_u64().expect("hint");
+    assert!(ms <= 1_000, "retry_after_ms {ms}");
+    assert_eq!(r.header("x-ratelimit-scope"), Some("generic"));
+    // A non-retryable error carries no hint.
+    let r = g.get("/pk/members/abcde");
+    assert_eq!(r.header("retry-after"), None);
+    assert!(r.json().get("retry_after_ms").is_none());
+}
