@@ -112,13 +112,15 @@ fn one_hint_holds_the_whole_fleet_until_it_expires() {
     // B and C learn it through Redis (loopback: milliseconds; bounded wait, not a timing test).
     wait_active_local(&b, 1, Duration::from_secs(2));
     wait_active_local(&c, 1, Duration::from_secs(2));
+    // Let some of the window pass, so the full hint and the remaining time differ clearly.
+    std::thread::sleep((t1 + Duration::from_millis(500)).saturating_duration_since(Instant::now()));
     for (g, who) in [(&b, "B"), (&c, "C"), (&a, "A")] {
         let left = assert_cooldown(&get(g, "k1"), who);
-        // The remaining time, not the full hint.
+        // The remaining time, not the full hint (slack: propagation on a loaded machine).
         let elapsed = t1.elapsed().as_millis() as u64;
         assert!(left <= 3000 && left > 0, "{who}: {left}");
         assert!(
-            left <= 3000 - elapsed.min(3000) + 50,
+            left <= 3000 - elapsed.min(3000) + 250,
             "{who}: {left} after {elapsed} ms"
         );
     }
