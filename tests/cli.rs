@@ -384,20 +384,6 @@ fn check_reports_every_config_problem_at_once() {
     let o = s.check();
     let cfg = s.config().display().to_string();
     assert_reported(&o, &config_problems(&cfg));
-}
-
-#[test]
-fn check_reports_the_four_field_problems_of_a_config_in_one_run() {
-    // The same file as above minus the expectation the bug breaks: the four problems that
-    // validation proper finds are all reported in a single run.
-    let s = Setup::new(&[]);
-    let template = std::fs::read_to_string(broken("config-problems.yaml")).expect("fixture");
-    s.write_config(&template, &repo().join("catalogs"));
-    let o = s.check();
-    let cfg = s.config().display().to_string();
-    let mut want = config_problems(&cfg);
-    want.retain(|(_, p)| *p != "routes[3].vendor");
-    assert_reported(&o, &want);
     assert!(err(&o).contains("colour: unknown key"), "{}", show(&o));
 }
 
