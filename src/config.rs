@@ -14,7 +14,7 @@ mod validate;
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::retry::RetryPolicy;
-use http::{HeaderName, HeaderValue};
+use http::HeaderName;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -78,6 +78,11 @@ pub struct Config {
     pub downstream: downstream::Downstream,
     /// Routes, ordered for lookup.
     pub routes: RouteTable,
+    /// The access log. Restart to change.
+    pub access_log: crate::access_log::AccessLogSettings,
+    /// Files that `upstream_headers` values were read from: the reloader hashes them with the
+    /// config file and watches their directories.
+    pub secret_files: Vec<PathBuf>,
 }
 
 /// Where a route forwards to.
@@ -156,8 +161,10 @@ pub struct Route {
     pub host: Option<String>,
     /// Where it forwards.
     pub upstream: Upstream,
-    /// Headers set on every upstream request.
-    pub upstream_headers: Vec<(HeaderName, HeaderValue)>,
+    /// Headers set on every upstream request; values are secrets (`Debug` prints `[redacted]`).
+    pub upstream_headers: Vec<(HeaderName, crate::secret::Secret)>,
+    /// Request headers removed before the vendor (the top-level list plus the route's own).
+    pub strip_request_headers: Vec<HeaderName>,
     /// Timeouts.
     pub timeouts: Timeouts,
     /// Retry policy.
@@ -272,7 +279,7 @@ impl Upstream {
 
 /// Settings read once at start: a reload that changes them takes effect only after a restart.
 /// Every other key is reloaded.
-pub const RESTART_KEYS: [&str; 7] = [
+pub const RESTART_KEYS: [&str; 8] = [
     "listen",
     "admin_listen",
     "threads",
@@ -280,6 +287,7 @@ pub const RESTART_KEYS: [&str; 7] = [
     "cooldown.max_keys",
     "catalog_poll_interval",
     "cooldown.store",
+    "access_log",
 ];
 
 // === impl Config ===
@@ -295,6 +303,7 @@ impl Config {
             self.cooldown_max_keys != new.cooldown_max_keys,
             self.catalog_poll_interval != new.catalog_poll_interval,
             self.cooldown_store != new.cooldown_store,
+            self.access_log != new.access_log,
         ];
         RESTART_KEYS
             .iter()

@@ -13,7 +13,7 @@ use pingora::services::background::BackgroundService;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
-use watch::{watch, DirWatcher};
+use watch::{watch_files, DirWatcher};
 
 /// Quiet time after a file event before reloading: editors and ConfigMap swaps touch several
 /// files in a burst.
@@ -87,9 +87,17 @@ pub struct ReloaderService {
 }
 
 impl ReloaderService {
+    /// What to watch: the catalog directory, and the config file plus its secret files.
+    fn watched(&self) -> (std::path::PathBuf, Vec<std::path::PathBuf>) {
+        let snap = self.shared.snapshot();
+        let mut files = vec![self.shared.config_path().to_path_buf()];
+        files.extend(snap.config.secret_files.iter().cloned());
+        (snap.config.catalog_dir.clone(), files)
+    }
+
     fn start_watcher(&self, tx: &mpsc::Sender<()>) -> Option<DirWatcher> {
-        let dir = self.shared.snapshot().config.catalog_dir.clone();
-        match watch(&dir, self.shared.config_path(), tx.clone()) {
+        let (dir, files) = self.watched();
+        match watch_files(&dir, &files, tx.clone()) {
             Ok(w) => Some(w),
             Err(e) => {
                 log::warn!("error={e} File watching failed; relying on the periodic check until it recovers.");
@@ -102,7 +110,7 @@ impl ReloaderService {
     pub async fn run(&self, mut shutdown: ShutdownWatch) {
         let (tx, mut rx) = mpsc::channel::<()>(1);
         let mut watcher = self.start_watcher(&tx);
-        let mut watched_dir = self.shared.snapshot().config.catalog_dir.clone();
+        let mut watched = self.watched();
         let poll_every = self.shared.snapshot().config.catalog_poll_interval;
         let mut poll = tokio::time::interval(poll_every);
         poll.tick().await;
@@ -127,11 +135,12 @@ impl ReloaderService {
                     reload_blocking(&self.shared, &self.metrics, "poll").await;
                 }
                 _ = rewatch.tick() => {
-                    // Recreate a failed watcher, or follow a catalog_dir changed by a reload.
-                    let dir = self.shared.snapshot().config.catalog_dir.clone();
-                    if watcher.is_none() || dir != watched_dir {
+                    // Recreate a failed watcher, or follow a catalog_dir or secret files changed
+                    // by a reload.
+                    let now_watched = self.watched();
+                    if watcher.is_none() || now_watched != watched {
                         watcher = self.start_watcher(&tx);
-                        watched_dir = dir;
+                        watched = now_watched;
                         if watcher.is_some() {
                             reload_blocking(&self.shared, &self.metrics, "rewatch").await;
                         }

@@ -134,6 +134,21 @@ fn file_hash(path: &std::path::Path) -> String {
         .unwrap_or_default()
 }
 
+/// Hash of the config file and of the secret files its `upstream_headers` read: a rotated
+/// secret changes it, so the reload that follows re-reads the config and its secrets.
+fn config_hash(path: &std::path::Path, secret_files: &[PathBuf]) -> String {
+    let mut h = Sha256::new();
+    h.update(file_hash(path));
+    for f in secret_files {
+        h.update(b"\0");
+        h.update(f.as_os_str().as_encoded_bytes());
+        h.update(b"\0");
+        // Unreadable reads as empty: the reload then reports the file.
+        h.update(std::fs::read(f).unwrap_or_default());
+    }
+    hex::encode(h.finalize())
+}
+
 // === impl Shared ===
 
 impl Shared {
@@ -142,7 +157,7 @@ impl Shared {
         let (config, catalogs) = check_all(&config_path, now)?;
         let cooldowns = Arc::new(CooldownTable::new(config.cooldown_max_keys));
         let snap = Snapshot {
-            config_hash: file_hash(&config_path),
+            config_hash: config_hash(&config_path, &config.secret_files),
             config: Arc::new(config),
             catalogs: Arc::new(catalogs),
         };
@@ -179,7 +194,7 @@ impl Shared {
     pub fn reload(&self, now: SystemTime) -> ReloadOutcome {
         let _guard = self.reload_lock.lock();
         let cur = self.snapshot();
-        let config_hash = file_hash(&self.config_path);
+        let config_hash = config_hash(&self.config_path, &cur.config.secret_files);
         let config_changed = config_hash != cur.config_hash;
         let outcome = self.build(&cur, config_changed, config_hash, now);
         if let Ok(mut st) = self.status.lock() {
@@ -228,6 +243,13 @@ impl Shared {
             return ReloadOutcome::Failed(Diagnostics(missing));
         }
         let needs_restart = cur.config.restart_needed(&config);
+        // A new config may read other secret files: hash what it reads, so the next reload
+        // compares like with like.
+        let config_hash = if config.secret_files == cur.config.secret_files {
+            config_hash
+        } else {
+            self::config_hash(&self.config_path, &config.secret_files)
+        };
         self.snapshot.store(Arc::new(Snapshot {
             config,
             catalogs: Arc::new(catalogs),

@@ -3,6 +3,7 @@
 //! the fleet cooldown store.
 
 use super::{ConfigArg, EXIT_CONFIG};
+use crate::access_log::AccessLog;
 use crate::admin::AdminApp;
 use crate::cooldown_store::{CooldownStore, CooldownStoreService};
 use crate::metrics::{CooldownStoreMetrics, Metrics};
@@ -97,7 +98,18 @@ pub fn run(args: Args) -> ExitCode {
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
 
-    let gateway = Gateway::new(shared.clone(), metrics.clone());
+    let access_log = match AccessLog::start(&config.access_log, metrics.access_log_dropped.clone())
+    {
+        Ok(l) => l,
+        Err(e) => {
+            log::error!(
+                "target={:?} error={e} Cannot open the access log.",
+                config.access_log.target
+            );
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let gateway = Gateway::new(shared.clone(), metrics.clone()).with_access_log(access_log);
     // Pingora's HTTP app behind errgate's client bounds (connection count, header deadline).
     let app = ClientLimits::new(
         pingora::proxy::http_proxy(&server.configuration, gateway),

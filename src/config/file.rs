@@ -6,6 +6,7 @@
 //! [`crate::retry::cooldown`]); these types keep `Option`s so validation can tell "absent"
 //! from "set". Keys marked "Restart to change" are [`crate::config::RESTART_KEYS`].
 
+use crate::secret::FileSecret;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -46,6 +47,11 @@ pub struct FileConfig {
     pub cooldown: Option<FileCooldown>,
     /// Client-side timeouts and the connection limit.
     pub downstream: Option<super::downstream::FileDownstream>,
+    /// The access log. Default: JSON lines to stdout.
+    pub access_log: Option<FileAccessLog>,
+    /// Request headers removed before any vendor (routes add their own). Default
+    /// [`crate::config::headers::DEFAULT_STRIP_REQUEST_HEADERS`]; `[]` removes none.
+    pub strip_request_headers: Option<Vec<String>>,
     /// The routes, matched by path prefix (and optionally host).
     #[serde(default)]
     pub routes: Vec<FileRoute>,
@@ -68,9 +74,13 @@ pub struct FileRoute {
     /// PEM file of CA certificates trusted for this https upstream instead of the system roots
     /// (a private CA, or a vendor's pinned issuer). Relative to the working directory.
     pub tls_ca_file: Option<String>,
-    /// Extra headers set on every upstream request (for example an API key injected by the gateway).
+    /// Extra headers set on every upstream request (for example an API key injected by the
+    /// gateway). Each value is a string, `{env: NAME}` or `{file: PATH}` (re-read on reload).
     #[serde(default)]
-    pub upstream_headers: BTreeMap<String, String>,
+    pub upstream_headers: BTreeMap<String, FileSecret>,
+    /// Request headers removed before this route's vendor, in addition to the top-level list.
+    #[serde(default)]
+    pub strip_request_headers: Vec<String>,
     /// How this route answers vendor errors: `problem`, `annotate` or `observe`. Default: the
     /// top-level `mode`.
     pub mode: Option<String>,
@@ -137,4 +147,20 @@ pub struct FileCooldown {
     pub store_timeout: Option<String>,
     /// Store password: a string, `{env: NAME}` or `{file: PATH}`; overrides one in the URL.
     pub store_password: Option<crate::secret::FileSecret>,
+}
+
+/// The access log.
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct FileAccessLog {
+    /// `stdout` (default), `stderr`, `off`, or a file path (appended to, created if missing).
+    /// Restart to change.
+    pub target: Option<String>,
+    /// `json` (default) or `text` (logfmt). Restart to change.
+    pub format: Option<String>,
+    /// Keep the query string in `path`. Default false: queries often carry keys. Restart to change.
+    pub include_query: Option<bool>,
+    /// Lines queued for the writer before new ones are dropped (and counted in
+    /// `errgate_access_log_dropped_total`). Default 8192. Restart to change.
+    pub buffer_lines: Option<usize>,
 }

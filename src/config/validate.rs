@@ -1,11 +1,12 @@
 //! `FileConfig` -> `Config` (pure), collecting every problem with its field path.
 
-use super::file::{FileConfig, FileCooldown, FileRetry, FileTimeouts};
+use super::file::{FileAccessLog, FileConfig, FileCooldown, FileRetry, FileTimeouts};
 use super::*;
 use crate::cooldown_store::{
     check_prefix, StoreSettings, DEFAULT_STORE_PREFIX, DEFAULT_STORE_TIMEOUT,
 };
 use crate::mode::Mode;
+use crate::access_log::{AccessLogSettings, Format, Target};
 use crate::retry::cooldown::DEFAULT_COOLDOWN_CAPACITY;
 use crate::retry::{
     Backoff, DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_JITTER, DEFAULT_RETRY_AFTER_MAX,
@@ -441,6 +442,19 @@ fn validate_file(fc: &FileConfig, path: &Path, errs: &mut Errors) -> Option<Conf
     if fc.routes.is_empty() {
         errs.push("routes", "at least one route is needed");
     }
+    let access_log = access_log(fc.access_log.as_ref(), errs);
+    let strip_top = match &fc.strip_request_headers {
+        None => headers::default_strip_list(),
+        Some(list) => {
+            let mut problems = Vec::new();
+            let l = headers::strip_list(list, "strip_request_headers", &mut problems);
+            for (place, m) in problems {
+                errs.push(place, m);
+            }
+            l
+        }
+    };
+    let mut secret_files: Vec<PathBuf> = Vec::new();
     let mut names = HashSet::new();
     let mut keys = HashSet::new();
     let mut routes = Vec::new();
@@ -516,18 +530,21 @@ fn validate_file(fc: &FileConfig, path: &Path, errs: &mut Errors) -> Option<Conf
             }
             u.ca_file = Some(f.to_string());
         }
-        let mut upstream_headers = Vec::new();
-        for (k, v) in &r.upstream_headers {
-            match (
-                HeaderName::from_bytes(k.as_bytes()),
-                HeaderValue::from_str(v),
-            ) {
-                (Ok(k), Ok(v)) => upstream_headers.push((k, v)),
-                _ => errs.push(
-                    format!("{p}.upstream_headers.{k}"),
-                    "is not a valid header name and value",
-                ),
-            }
+        let mut problems = Vec::new();
+        let resolved = headers::upstream_headers(
+            &r.upstream_headers,
+            &format!("{p}.upstream_headers"),
+            &crate::secret::process_env,
+            &mut problems,
+        );
+        secret_files.extend(resolved.files);
+        let own_strip = headers::strip_list(
+            &r.strip_request_headers,
+            &format!("{p}.strip_request_headers"),
+            &mut problems,
+        );
+        for (place, m) in problems {
+            errs.push(place, m);
         }
         let t = timeouts(
             &base_timeouts,
@@ -559,7 +576,8 @@ fn validate_file(fc: &FileConfig, path: &Path, errs: &mut Errors) -> Option<Conf
                 path_prefix,
                 host,
                 upstream,
-                upstream_headers,
+                upstream_headers: resolved.headers,
+                strip_request_headers: headers::route_strip_list(&strip_top, &own_strip),
                 timeouts: t,
                 retry,
                 cooldown: cd,
@@ -602,6 +620,8 @@ fn validate_file(fc: &FileConfig, path: &Path, errs: &mut Errors) -> Option<Conf
         cooldown_store,
         downstream,
         routes: RouteTable::new(routes),
+        access_log,
+        secret_files,
     })
 }
 
@@ -614,4 +634,30 @@ fn parse_mode(m: &str, path: &str, errs: &mut Errors) -> Mode {
         );
         Mode::default()
     })
+}
+
+fn access_log(f: Option<&FileAccessLog>, errs: &mut Errors) -> AccessLogSettings {
+    let mut out = AccessLogSettings::default();
+    let Some(f) = f else { return out };
+    if let Some(t) = &f.target {
+        match Target::parse(t) {
+            Ok(t) => out.target = t,
+            Err(m) => errs.push("access_log.target", m),
+        }
+    }
+    if let Some(t) = &f.format {
+        match Format::parse(t) {
+            Ok(t) => out.format = t,
+            Err(m) => errs.push("access_log.format", m),
+        }
+    }
+    if let Some(q) = f.include_query {
+        out.include_query = q;
+    }
+    match f.buffer_lines {
+        Some(0) => errs.push("access_log.buffer_lines", "must be at least 1"),
+        Some(n) => out.buffer = n,
+        None => {}
+    }
+    out
 }
