@@ -182,6 +182,7 @@ impl Exchange<'_> {
                     code_label,
                     vendor_headers,
                     held: kept,
+                    upstream_code: facts.code.clone(),
                 })));
             }
         }
@@ -222,7 +223,7 @@ impl Exchange<'_> {
             .route
             .upstream_headers
             .iter()
-            .map(|(_, v)| v.as_bytes())
+            .map(|(_, v)| v.expose().as_bytes())
             .collect();
         self.gw.shared.uncataloged.record(
             crate::uncataloged::Sighting {

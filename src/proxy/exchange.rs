@@ -95,6 +95,8 @@ pub(super) struct VendorFailure {
     /// The vendor's end-to-end headers that ride along on the answer (rate-limit headers and
     /// the like; see `headers::vendor_end_to_end`).
     pub vendor_headers: http::HeaderMap,
+    /// The vendor's code as it sent it (the access log's `upstream_code`).
+    pub upstream_code: Option<String>,
     /// The vendor's response, still unsent, for an answer in the vendor's own form (annotate,
     /// observe): released through the one release path, or dropped on a retry.
     pub held: Option<Box<HeldResponse>>,
@@ -214,6 +216,7 @@ mod tests {
             hint: None,
             code_label: "none".into(),
             vendor_headers: http::HeaderMap::new(),
+            upstream_code: None,
             held: None,
         });
         assert_eq!(f.delivery(), Delivery::Sent);

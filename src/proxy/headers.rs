@@ -5,6 +5,7 @@
 //! the rules are unit-tested here without a proxy.
 
 use crate::problem::Problem;
+use crate::secret::Secret;
 use http::header::{self, HeaderName};
 use http::HeaderMap;
 use pingora::http::{RequestHeader, ResponseHeader};
@@ -48,13 +49,16 @@ pub struct UpstreamTarget<'a> {
     /// `Host` for the vendor.
     pub authority: &'a str,
     /// Headers the route injects (credentials); they replace the client's.
-    pub inject: &'a [(HeaderName, http::HeaderValue)],
+    pub inject: &'a [(HeaderName, Secret)],
+    /// Client headers never sent to this vendor (`strip_request_headers`, lower-case).
+    pub strip: &'a [HeaderName],
     /// Whether a body follows (adds chunked framing when the client gave none).
     pub has_body: bool,
 }
 
 /// The request header sent to the vendor: the client's end-to-end headers (no hop-by-hop,
-/// `Host` or `Expect`), the vendor's `Host`, the route's injected headers, and framing.
+/// `Host` or `Expect`, none the route strips), the vendor's `Host`, the route's injected
+/// headers, and framing.
 pub fn upstream_request(req: &RequestHeader, to: &UpstreamTarget<'_>) -> Result<RequestHeader> {
     let listed = connection_listed(&req.headers);
     let mut up = RequestHeader::build(
@@ -67,6 +71,7 @@ pub fn upstream_request(req: &RequestHeader, to: &UpstreamTarget<'_>) -> Result<
             || name == header::HOST
             || name == header::EXPECT
             || name.as_str() == crate::mode::RETRY_CONTROL_HEADER
+            || to.strip.contains(name)
         {
             continue;
         }
@@ -74,7 +79,7 @@ pub fn upstream_request(req: &RequestHeader, to: &UpstreamTarget<'_>) -> Result<
     }
     up.insert_header(header::HOST, to.authority)?;
     for (k, v) in to.inject {
-        up.insert_header(k.clone(), v.clone())?;
+        up.insert_header(k.clone(), v.expose().clone())?;
     }
     if to.has_body
         && up.headers.get(header::CONTENT_LENGTH).is_none()
@@ -182,7 +187,7 @@ mod tests {
         ]);
         let inject = [(
             HeaderName::from_static("authorization"),
-            http::HeaderValue::from_static("Bearer k"),
+            Secret::new(http::HeaderValue::from_static("Bearer k")),
         )];
         let up = upstream_request(
             &r,
@@ -191,6 +196,7 @@ mod tests {
                 path: "/base/x?q=1",
                 authority: "vendor.example",
                 inject: &inject,
+                strip: &[],
                 has_body: true,
             },
         )
@@ -211,7 +217,7 @@ mod tests {
         let r = req(&[("authorization", "Bearer client")]);
         let inject = [(
             HeaderName::from_static("authorization"),
-            http::HeaderValue::from_static("Bearer gateway"),
+            Secret::new(http::HeaderValue::from_static("Bearer gateway")),
         )];
         let up = upstream_request(
             &r,
@@ -220,6 +226,7 @@ mod tests {
                 path: "/",
                 authority: "v",
                 inject: &inject,
+                strip: &[],
                 has_body: false,
             },
         )
@@ -227,6 +234,41 @@ mod tests {
         let all: Vec<_> = up.headers.get_all("authorization").iter().collect();
         assert_eq!(all, ["Bearer gateway"]);
         assert!(up.headers.get("transfer-encoding").is_none());
+    }
+
+    #[test]
+    fn stripped_headers_are_not_forwarded_but_injected_ones_are() {
+        let r = req(&[
+            ("cookie", "s=1"),
+            ("x-internal-auth", "t"),
+            ("x-api-key", "client"),
+            ("x-keep", "1"),
+        ]);
+        let strip = [
+            HeaderName::from_static("cookie"),
+            HeaderName::from_static("x-internal-auth"),
+            HeaderName::from_static("x-api-key"),
+        ];
+        let inject = [(
+            HeaderName::from_static("x-api-key"),
+            Secret::new(http::HeaderValue::from_static("gateway")),
+        )];
+        let up = upstream_request(
+            &r,
+            &UpstreamTarget {
+                method: &http::Method::GET,
+                path: "/",
+                authority: "v",
+                inject: &inject,
+                strip: &strip,
+                has_body: false,
+            },
+        )
+        .expect("upstream request");
+        assert!(up.headers.get("cookie").is_none());
+        assert!(up.headers.get("x-internal-auth").is_none());
+        assert_eq!(up.headers["x-api-key"], "gateway");
+        assert_eq!(up.headers["x-keep"], "1");
     }
 
     #[test]

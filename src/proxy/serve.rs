@@ -150,7 +150,10 @@ pub(super) async fn serve(gw: &Gateway, s: &mut Session, ctx: &mut RequestCtx) -
                 }
                 let code = match &failure {
                     Failure::Own(_) => None,
-                    Failure::Vendor(v) => Some(v.code_label.clone()),
+                    Failure::Vendor(v) => {
+                        ctx.upstream_code = v.upstream_code.clone();
+                        Some(v.code_label.clone())
+                    }
                 };
                 if let (Some(held), Some(code)) = (failure.take_held(), &code) {
                     return answer_in_vendor_form(&ex, s, ctx, failure.problem(), code, held).await;

@@ -92,6 +92,7 @@ impl Exchange<'_> {
                 path: &self.upstream_path,
                 authority: &self.route.upstream.authority,
                 inject: &self.route.upstream_headers,
+                strip: &self.route.strip_request_headers,
                 has_body,
             },
         )
