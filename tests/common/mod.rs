@@ -591,3 +591,4 @@ pub fn fixture(rel: &str) -> PathBuf {
 pub fn exists(p: &Path) -> bool {
     p.exists()
 }
+pub mod ops;

@@ -1,0 +1,96 @@
+//! Request headers removed before the vendor (`strip_request_headers`), proven on the vendor's
+//! side: the mock records every header it receives.
+mod common;
+use common::ops::*;
+use common::*;
+
+const TRACE: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+/// Two routes on one mock: `a` adds `x-internal-auth` to the list, `b` does not.
+fn gate(m: &Mock, top: &str) -> Gate {
+    let url = m.url();
+    let top = top.to_string();
+    Gate::start_custom(
+        move |port, admin, dir| {
+            format!(
+                "{}{top}\nroutes:\n  - name: a\n    vendor: pluralkit\n    path_prefix: /a\n    upstream: {url}\n    strip_request_headers: [X-Internal-Auth]\n    upstream_headers: {{ X-Api-Key: injected }}\n  - name: b\n    vendor: pluralkit\n    path_prefix: /b\n    upstream: {url}\n",
+                base_yaml(port, admin, dir)
+            )
+        },
+        &[],
+    )
+}
+
+const SENT: &[(&str, &str)] = &[
+    ("Cookie", "session=internal"),
+    ("traceparent", TRACE),
+    ("tracestate", "vendorx=1"),
+    ("baggage", "user=42"),
+    ("X-Forwarded-For", "10.1.2.3"),
+    ("X-Internal-Auth", "svc-token"),
+    ("Authorization", "Bearer client-vendor-key"),
+    ("X-Request-Id", "rid-7"),
+    ("X-Api-Key", "from-client"),
+];
+
+fn seen(m: &Mock, i: usize) -> Req {
+    m.requests.lock().expect("lock")[i].clone()
+}
+
+#[test]
+fn default_list_and_route_additions_never_reach_the_vendor() {
+    let m = Mock::fixed(json(200, "{}"));
+    let g = gate(&m, "");
+    assert_eq!(g.req("GET", "/a/x", SENT, b"").status, 200);
+    assert_eq!(g.req("GET", "/b/x", SENT, b"").status, 200);
+    let (a, b) = (seen(&m, 0), seen(&m, 1));
+    for h in [
+        "cookie",
+        "traceparent",
+        "tracestate",
+        "baggage",
+        "x-forwarded-for",
+    ] {
+        assert_eq!(a.header(h), None, "route a forwarded {h}");
+        assert_eq!(b.header(h), None, "route b forwarded {h}");
+    }
+    assert_eq!(a.header("x-internal-auth"), None);
+    // The route-level list adds to the top-level one for its route only.
+    assert_eq!(b.header("x-internal-auth"), Some("svc-token"));
+    // Headers the vendor needs still arrive; errgate's own upstream_headers win.
+    assert_eq!(a.header("authorization"), Some("Bearer client-vendor-key"));
+    assert_eq!(a.header("x-request-id"), Some("rid-7"));
+    assert_eq!(a.header("x-api-key"), Some("injected"));
+    assert_eq!(b.header("x-api-key"), Some("from-client"));
+}
+
+#[test]
+fn an_empty_top_level_list_forwards_what_the_default_strips() {
+    let m = Mock::fixed(json(200, "{}"));
+    let g = gate(&m, "strip_request_headers: []");
+    assert_eq!(g.req("GET", "/b/x", SENT, b"").status, 200);
+    let b = seen(&m, 0);
+    assert_eq!(b.header("cookie"), Some("session=internal"));
+    assert_eq!(b.header("traceparent"), Some(TRACE));
+}
+
+#[test]
+fn stripped_headers_stay_out_on_retries_too() {
+    // First attempt 503 (retryable), second 200: both attempts are checked.
+    let m = Mock::start(|_, n| {
+        if n == 0 {
+            vec![Act::Send(json(503, r#"{"message":"busy","code":0}"#))]
+        } else {
+            vec![Act::Send(json(200, "{}"))]
+        }
+    });
+    let g = gate(&m, "retry: { backoff_base: 1ms }");
+    let r = g.req("GET", "/a/x", SENT, b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(m.hits(), 2);
+    for i in 0..2 {
+        let seen = seen(&m, i);
+        assert_eq!(seen.header("cookie"), None);
+        assert_eq!(seen.header("x-internal-auth"), None);
+    }
+}
