@@ -18,11 +18,13 @@
 #   THREADS=1         worker threads of floor and errgate (nginx workers, HAProxy nbthread)
 #   UPSTREAM_THREADS=1
 #   PIN=1             pin the proxy under test to the last CPU, wrk + upstream to the others
-#   TARGETS="floor errgate nginx haproxy"
+#   TARGETS="floor errgate nginx haproxy"   (also: errgate_nolog, errgate with the access log off;
+#                     errgate itself writes its default access log, JSON lines to stdout, here a
+#                     file in the work dir: TARGETS="errgate errgate_nolog" measures the log's cost)
 #   ROUNDS=1          repeat the whole path x target matrix; the tables show per-cell medians
 #   ONLY="small inband_ok"  run only these paths (names as printed); default all
 #   C1000_DURATION=5s duration of the 1,000-connection RSS run (0 = skip)
-#   BASE_PORT=18080   ports BASE..BASE+5 and BASE+12 are used
+#   BASE_PORT=18080   ports BASE..BASE+5 and BASE+12..BASE+13 are used
 #   NO_BUILD=1        skip cargo build (use existing release binaries)
 #   KEEP=DIR          copy the raw wrk outputs and result tables to DIR
 #   ERRGATE_BIN=PATH  errgate binary to measure (default: the release build), e.g. a patched one
@@ -50,7 +52,9 @@ P_FLOOR=$((BASE_PORT + 1))
 P_ERRGATE=$((BASE_PORT + 2))
 P_NGINX=$((BASE_PORT + 3))
 P_HAPROXY=$((BASE_PORT + 4))
+P_ERRGATE_NOLOG=$((BASE_PORT + 5))
 P_ADMIN=$((BASE_PORT + 12))
+P_ADMIN_NOLOG=$((BASE_PORT + 13))
 
 # name | errgate path | path on the floor, nginx, HAProxy and upstream | kind
 PATHS=(
@@ -146,7 +150,7 @@ else
 fi
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for p in $P_UP $P_FLOOR $P_ERRGATE $P_NGINX $P_HAPROXY $P_ADMIN; do
+for p in $P_UP $P_FLOOR $P_ERRGATE $P_NGINX $P_HAPROXY $P_ERRGATE_NOLOG $P_ADMIN $P_ADMIN_NOLOG; do
   port_free "$p" || die "port $p is in use (a process left from an earlier run?); set BASE_PORT"
 done
 
@@ -170,16 +174,18 @@ start_floor() {
   PID[floor]=$!; PIDS+=($!); PORT[floor]=$P_FLOOR
   wait_port "$P_FLOOR" floor "${PID[floor]}"
 }
-start_errgate() {
+start_errgate_as() { # start_errgate_as NAME PORT ADMIN_PORT EXTRA_YAML
+  local name=$1 port=$2 admin=$3 extra=$4
   # Its own directory: errgate watches the config's directory for changes (and reloads), and
   # this script writes result files into $WORK during the runs.
-  mkdir -p "$WORK/errgate"
-  cat >"$WORK/errgate/errgate.yaml" <<EOF
-listen: 127.0.0.1:$P_ERRGATE
-admin_listen: 127.0.0.1:$P_ADMIN
+  mkdir -p "$WORK/$name"
+  cat >"$WORK/$name/errgate.yaml" <<EOF
+listen: 127.0.0.1:$port
+admin_listen: 127.0.0.1:$admin
 catalog_dir: $REPO/catalogs
 threads: $THREADS
 ${ERRGATE_EXTRA_YAML:-}
+$extra
 routes:
   - name: pluralkit
     vendor: pluralkit
@@ -190,11 +196,14 @@ routes:
     path_prefix: /openim
     upstream: http://127.0.0.1:$P_UP
 EOF
-  RUST_LOG=warn "${PIN_PROXY[@]}" "$ERRGATE_BIN" run --config "$WORK/errgate/errgate.yaml" \
-    --pid-file "$WORK/errgate.pid" --upgrade-sock "$WORK/errgate.sock" >"$WORK/errgate.log" 2>&1 &
-  PID[errgate]=$!; PIDS+=($!); PORT[errgate]=$P_ERRGATE
-  wait_port "$P_ERRGATE" errgate "${PID[errgate]}"
+  # stdout (the access log by default) and stderr (the process log) go to files.
+  RUST_LOG=warn "${PIN_PROXY[@]}" "$ERRGATE_BIN" run --config "$WORK/$name/errgate.yaml" \
+    --pid-file "$WORK/$name.pid" --upgrade-sock "$WORK/$name.sock" >"$WORK/$name.access.log" 2>"$WORK/$name.log" &
+  PID[$name]=$!; PIDS+=($!); PORT[$name]=$port
+  wait_port "$port" "$name" "${PID[$name]}"
 }
+start_errgate() { start_errgate_as errgate "$P_ERRGATE" "$P_ADMIN" ""; }
+start_errgate_nolog() { start_errgate_as errgate_nolog "$P_ERRGATE_NOLOG" "$P_ADMIN_NOLOG" "access_log: { target: off }"; }
 start_nginx() {
   mkdir -p "$WORK/nginx/logs"
   local user=""
@@ -346,6 +355,7 @@ for t in $TARGETS; do
   case $t in
     floor) start_floor ;;
     errgate) start_errgate ;;
+    errgate_nolog) start_errgate_nolog ;;
     nginx) [ $have_nginx = 1 ] || continue; start_nginx ;;
     haproxy) [ $have_haproxy = 1 ] || continue; start_haproxy ;;
     *) die "unknown target $t" ;;
@@ -360,7 +370,7 @@ for round in $(seq 1 "$ROUNDS"); do
   for spec in "${PATHS[@]}"; do
     IFS='|' read -r name epath fpath kind <<<"$spec"
     for t in "${RUN_TARGETS[@]}"; do
-      if [ "$t" = errgate ]; then run_one "$round" "$t" "$name" "$epath"; else run_one "$round" "$t" "$name" "$fpath"; fi
+      case $t in errgate*) run_one "$round" "$t" "$name" "$epath" ;; *) run_one "$round" "$t" "$name" "$fpath" ;; esac
     done
   done
 done
@@ -449,6 +459,21 @@ if grep -q '^floor' "$AGG" && grep -q '^errgate' "$AGG"; then
             (cr <= 1.25 ? "met (<= 1.25x floor small)" : "MISSED (> 1.25x)"), pr, "none"
         }
       }' "$AGG"
+  done
+fi
+
+if grep -q '^errgate_nolog' "$AGG" && grep -q '^errgate	' "$AGG"; then
+  echo
+  echo "Access log cost: errgate (JSON lines to a file via stdout) / errgate_nolog (access_log off). Target: CPU/req <= 1.05x."
+  echo
+  printf '| %-12s | %12s | %12s | %8s |\n' path "log on us/r" "log off us/r" "ratio"
+  echo "|--------------|--------------|--------------|----------|"
+  for spec in "${PATHS[@]}"; do
+    IFS='|' read -r name _ _ _ <<<"$spec"
+    awk -F'\t' -v n="$name" '
+      $2 == n && $1 == "errgate" { on = $8 }
+      $2 == n && $1 == "errgate_nolog" { off = $8 }
+      END { printf "| %-12s | %12.1f | %12.1f | %7.3fx |\n", n, on, off, off > 0 ? on / off : 0 }' "$AGG"
   done
 fi
 
