@@ -3,13 +3,15 @@
 //! Pipeline: file text -> [`file::FileConfig`] (plain serde, `deny_unknown_fields`, read by
 //! [`crate::yaml::parse_all`] so every unknown key and wrong type is reported, each alone)
 //! -> [`validate`] (pure: required fields, ranges, URLs, durations, duplicates, every problem
-//! with its path) -> load step (reads `tls_ca_file`s) -> [`Config`]. Nothing here panics on
-//! input. Only runtime types reach the proxy.
+//! with its path) -> load step (reads `tls_ca_file`s; resolves `upstream_headers` values from
+//! the environment and secret files) -> [`Config`]. Nothing here panics on input. Only runtime
+//! types reach the proxy.
 
 mod ca;
 pub mod downstream;
 pub mod file;
 pub mod headers;
+mod secrets;
 mod validate;
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
@@ -331,6 +333,8 @@ impl Config {
             catalog_dir: self.catalog_dir.clone(),
             route_vendors,
             ca_files,
+            // Only the catalog cross-check uses an outline made from a loaded config.
+            upstream_headers: Vec::new(),
         }
     }
 }
@@ -347,6 +351,12 @@ pub struct Outline {
     pub route_vendors: Vec<(usize, String)>,
     /// `(position in routes, tls_ca_file)` of each route that names one.
     pub ca_files: Vec<(usize, String)>,
+    /// `(position in routes, upstream_headers)` of each route that has some: the load step
+    /// resolves them (variables, files), also when the rest of the file has problems.
+    pub upstream_headers: Vec<(
+        usize,
+        std::collections::BTreeMap<String, crate::secret::FileSecret>,
+    )>,
 }
 
 /// A config file read as far as it goes.
@@ -358,7 +368,8 @@ pub struct ConfigCheck {
     pub outline: Option<Outline>,
 }
 
-/// Reads, validates and loads a config file (the load step reads `tls_ca_file`s).
+/// Reads, validates and loads a config file (the load step reads `tls_ca_file`s and resolves
+/// `upstream_headers` values from the environment and secret files).
 pub fn load_config(path: &Path) -> Result<Config, Diagnostics> {
     check_config(path).config
 }
@@ -383,16 +394,26 @@ pub fn check_config(path: &Path) -> ConfigCheck {
     let Some(outline) = &checked.outline else {
         return checked;
     };
-    let loaded = ca::load_trusted_cas(
+    let mut load_errs = Vec::new();
+    if let Err(e) = ca::load_trusted_cas(
         &outline.file,
         &outline.ca_files,
         checked.config.as_mut().ok(),
-    );
-    if let Err(mut ca_errs) = loaded {
+    ) {
+        load_errs.extend(e.0);
+    }
+    if let Err(e) = secrets::load_upstream_headers(
+        &outline.file,
+        &outline.upstream_headers,
+        checked.config.as_mut().ok(),
+    ) {
+        load_errs.extend(e.0);
+    }
+    if !load_errs.is_empty() {
         checked.config = match checked.config {
-            Ok(_) => Err(ca_errs),
+            Ok(_) => Err(Diagnostics(load_errs)),
             Err(mut errs) => {
-                errs.0.append(&mut ca_errs.0);
+                errs.0.append(&mut load_errs);
                 Err(errs)
             }
         };

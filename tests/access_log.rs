@@ -168,7 +168,10 @@ fn text_format_keeps_the_query_when_asked() {
     };
     assert!(line.starts_with("time="), "{line}");
     // `=` in a value gets it quoted (logfmt).
-    assert!(line.contains(r#" path="/pk/s?limit=5" status=200 "#), "{line}");
+    assert!(
+        line.contains(r#" path="/pk/s?limit=5" status=200 "#),
+        "{line}"
+    );
     assert!(line.contains(" outcome=passthrough "), "{line}");
 }
 

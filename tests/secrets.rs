@@ -109,6 +109,12 @@ fn rotation_without_failures(key_path: PathBuf, rotate: impl FnOnce()) {
         .iter()
         .position(|k| k == FILE_SECRET_2)
         .expect("new key seen");
+    let odd: Vec<(usize, &String)> = seen
+        .iter()
+        .enumerate()
+        .filter(|(_, k)| *k != FILE_SECRET_1 && *k != FILE_SECRET_2)
+        .collect();
+    assert!(odd.is_empty(), "unexpected keys (index, key): {odd:?}");
     assert!(seen[..first_new].iter().all(|k| k == FILE_SECRET_1));
     assert!(
         seen[first_new..].iter().all(|k| k == FILE_SECRET_2),
@@ -158,7 +164,10 @@ fn an_invalid_rotated_value_keeps_the_last_good_key_serving() {
     let g = gate_with(&m, key.clone());
     // A control character cannot go in a header: the reload fails, the old key keeps serving.
     std::fs::write(&key, format!("bad\u{1}{FILE_SECRET_2}")).expect("write");
-    g.signal("HUP");
+    // POST /-/reload rather than SIGHUP: a signal that arrives before the reloader has installed
+    // its handler would end the process.
+    let r = request(g.admin, "POST", "/-/reload", &[], b"");
+    assert!(!r.text().contains(FILE_SECRET_2), "{}", r.text());
     let t0 = Instant::now();
     while g.metric("errgate_catalog_reloads_total{result=\"failure\"}") < 1.0 {
         assert!(

@@ -361,6 +361,13 @@ fn outline(fc: &FileConfig, file: &str) -> Outline {
             .enumerate()
             .filter_map(|(i, r)| Some((i, r.tls_ca_file.clone()?)))
             .collect(),
+        upstream_headers: fc
+            .routes
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| !r.upstream_headers.is_empty())
+            .map(|(i, r)| (i, r.upstream_headers.clone()))
+            .collect(),
     }
 }
 
@@ -454,7 +461,6 @@ fn validate_file(fc: &FileConfig, path: &Path, errs: &mut Errors) -> Option<Conf
             l
         }
     };
-    let mut secret_files: Vec<PathBuf> = Vec::new();
     let mut names = HashSet::new();
     let mut keys = HashSet::new();
     let mut routes = Vec::new();
@@ -530,14 +536,16 @@ fn validate_file(fc: &FileConfig, path: &Path, errs: &mut Errors) -> Option<Conf
             }
             u.ca_file = Some(f.to_string());
         }
+        // Names only: values (literals, variables, files) are resolved by the load step.
+        for k in r.upstream_headers.keys() {
+            if HeaderName::from_bytes(k.as_bytes()).is_err() {
+                errs.push(
+                    format!("{p}.upstream_headers.{k}"),
+                    format!("`{k}` is not a valid header name"),
+                );
+            }
+        }
         let mut problems = Vec::new();
-        let resolved = headers::upstream_headers(
-            &r.upstream_headers,
-            &format!("{p}.upstream_headers"),
-            &crate::secret::process_env,
-            &mut problems,
-        );
-        secret_files.extend(resolved.files);
         let own_strip = headers::strip_list(
             &r.strip_request_headers,
             &format!("{p}.strip_request_headers"),
@@ -576,7 +584,7 @@ fn validate_file(fc: &FileConfig, path: &Path, errs: &mut Errors) -> Option<Conf
                 path_prefix,
                 host,
                 upstream,
-                upstream_headers: resolved.headers,
+                upstream_headers: Vec::new(),
                 strip_request_headers: headers::route_strip_list(&strip_top, &own_strip),
                 timeouts: t,
                 retry,
@@ -621,7 +629,7 @@ fn validate_file(fc: &FileConfig, path: &Path, errs: &mut Errors) -> Option<Conf
         downstream,
         routes: RouteTable::new(routes),
         access_log,
-        secret_files,
+        secret_files: Vec::new(),
     })
 }
 
