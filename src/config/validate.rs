@@ -2,11 +2,11 @@
 
 use super::file::{FileAccessLog, FileConfig, FileCooldown, FileRetry, FileTimeouts};
 use super::*;
+use crate::access_log::{AccessLogSettings, Format, Target};
 use crate::cooldown_store::{
     check_prefix, StoreSettings, DEFAULT_STORE_PREFIX, DEFAULT_STORE_TIMEOUT,
 };
 use crate::mode::Mode;
-use crate::access_log::{AccessLogSettings, Format, Target};
 use crate::retry::cooldown::DEFAULT_COOLDOWN_CAPACITY;
 use crate::retry::{
     Backoff, DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_JITTER, DEFAULT_RETRY_AFTER_MAX,
