@@ -149,3 +149,91 @@ fn pluralkit_sdk_keeps_pacing_in_problem_mode() {
     assert_eq!(r.header("retry-after"), None);
     assert!(r.json().get("retry_after_ms").is_none());
 }
+
+/// microCMS's Content API as scripted.
+fn microcms_vendor() -> Mock {
+    Mock::start(|req, _| {
+        let (status, body): (u16, &[u8]) = match req.path.as_str() {
+            "/api/v1/blogs" => (
+                200,
+                br#"{"contents":[],"totalCount":0,"offset":0,"limit":10}"#,
+            ),
+            "/api/v1/blogs/missing" => (404, br#"{"message":"Content is not found."}"#),
+            "/api/v1/blogs?limit=200" => (
+                400,
+                br#"{"message":"limit must be less than or equal to 100"}"#,
+            ),
+            _ => (500, br#"{"message":"Internal Server Error"}"#),
+        };
+        vec![Act::Send(response(
+            status,
+            &[("Content-Type", "application/json; charset=utf-8")],
+            body,
+        ))]
+    })
+}
+
+fn run_node(base: &str) -> Vec<serde_json::Value> {
+    let dir = repo().join("tests/sdk/node");
+    let o = Command::new("node")
+        .arg("microcms_calls.mjs")
+        .arg(base)
+        .current_dir(&dir)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("node is required for the SDK tests (.ci/install.d/30-sdks.sh): {e}")
+        });
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        !out.contains("\"missing\""),
+        "the npm package `microcms-js-sdk` is not installed; run `bash .ci/install.d/30-sdks.sh`:\n{out}"
+    );
+    assert!(
+        o.status.success(),
+        "SDK script failed:\n{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    out.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+#[test]
+fn microcms_sdk_sees_the_same_through_annotate_and_observe() {
+    let vendor = microcms_vendor();
+    let direct = run_node(&vendor.url());
+    assert_eq!(direct.len(), 4, "{direct:#?}");
+    assert!(
+        direct[0]["ok"]
+            .as_str()
+            .is_some_and(|s| s.contains("totalCount")),
+        "{direct:#?}"
+    );
+    assert_eq!(direct[1]["status"], 404, "{direct:#?}");
+    assert!(direct[1]["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("Content is not found.")));
+    assert_eq!(direct[3]["status"], 500, "{direct:#?}");
+    for mode in ["annotate", "observe"] {
+        let g = gate_routes(
+            &route_yaml(
+                "mc",
+                "microcms",
+                "/mc",
+                &vendor.url(),
+                &[&format!("mode: {mode}")],
+            ),
+            "",
+        );
+        let before = vendor.hits();
+        let through = run_node(&format!("http://127.0.0.1:{}/mc", g.port));
+        assert_eq!(through, direct, "{mode}");
+        // errgate did not add retries to the 500 (the SDK decides on its own retries).
+        assert_eq!(vendor.hits() - before, 4, "{mode}");
+    }
+    // In problem mode the missing item is CONTENT_ITEM_NOT_FOUND, not a mistyped URL.
+    let g = gate_routes(&route_yaml("mc", "microcms", "/mc", &vendor.url(), &[]), "");
+    let r = g.get("/mc/api/v1/blogs/missing");
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()["reason"], "CONTENT_ITEM_NOT_FOUND");
+}
