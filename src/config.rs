@@ -47,6 +47,31 @@ pub const DEFAULT_TOTAL_TIMEOUT: Duration = Duration::from_secs(60);
 /// `cooldown.store` value (and default) for holds kept in this process only.
 pub const STORE_MEMORY: &str = "memory";
 
+/// Default time a resolved upstream address is used before it is refreshed (`dns.ttl`): the
+/// system resolver reports no record TTLs, so this is the TTL.
+pub const DEFAULT_DNS_TTL: Duration = Duration::from_secs(30);
+/// Default time a failed lookup is remembered, and the wait before a failed background refresh
+/// is tried again (`dns.negative_ttl`): short, so a fixed resolver is noticed quickly.
+pub const DEFAULT_DNS_NEGATIVE_TTL: Duration = Duration::from_secs(5);
+
+/// Upstream name resolution settings (`dns.*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DnsSettings {
+    /// How long an answer is fresh.
+    pub ttl: Duration,
+    /// How long a failure is remembered.
+    pub negative_ttl: Duration,
+}
+
+impl Default for DnsSettings {
+    fn default() -> Self {
+        DnsSettings {
+            ttl: DEFAULT_DNS_TTL,
+            negative_ttl: DEFAULT_DNS_NEGATIVE_TTL,
+        }
+    }
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -78,6 +103,8 @@ pub struct Config {
     pub cooldown_store: Option<crate::cooldown_store::StoreSettings>,
     /// Client-side bounds: header, read, write and idle timeouts, most connections.
     pub downstream: downstream::Downstream,
+    /// Upstream name resolution.
+    pub dns: DnsSettings,
     /// Routes, ordered for lookup.
     pub routes: RouteTable,
     /// The access log. Restart to change.
@@ -167,6 +194,11 @@ pub struct Route {
     pub upstream_headers: Vec<(HeaderName, crate::secret::Secret)>,
     /// Request headers removed before the vendor (the top-level list plus the route's own).
     pub strip_request_headers: Vec<HeaderName>,
+    /// Redacts the injected header values from problems and log lines (built by the load step,
+    /// once the values are resolved).
+    pub redactor: crate::redact::Redactor,
+    /// Methods forwarded; others get 405.
+    pub methods: crate::methods::AllowedMethods,
     /// Timeouts.
     pub timeouts: Timeouts,
     /// Retry policy.

@@ -574,6 +574,8 @@ pub fn classify_error(
             message,
         }),
         errors: scan.errors.as_deref().and_then(errors_array),
+        allow: None,
+        internal: None,
     };
     if let Some(d) = scan.detail.as_deref().filter(|d| !d.trim().is_empty()) {
         problem.detail = format!(

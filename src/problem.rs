@@ -168,6 +168,11 @@ pub struct Problem {
     pub upstream: Option<Upstream>,
     /// Field-level problems the vendor listed, when it did.
     pub errors: Option<serde_json::Value>,
+    /// The `Allow` header of a 405 answer.
+    pub allow: Option<String>,
+    /// What went wrong in library words (socket addresses, TLS names, OS errors): written to the
+    /// log with the request id, never to the client.
+    pub internal: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -205,7 +210,15 @@ impl Problem {
             retry_after_ms: None,
             upstream: None,
             errors: None,
+            allow: None,
+            internal: None,
         }
+    }
+
+    /// This problem with library words for the log (see [`Problem::internal`]).
+    pub fn with_internal(mut self, internal: impl Into<String>) -> Problem {
+        self.internal = Some(internal.into());
+        self
     }
 
     /// No route matches the request (404).
@@ -218,34 +231,48 @@ impl Problem {
         )
     }
 
-    /// The vendor could not be reached, or reset the connection (502, retryable).
+    /// The vendor could not be reached (502, retryable). `why` (resolver, socket or TLS text)
+    /// goes to the log only: the client gets a fixed sentence.
     pub fn upstream_unavailable(route: &str, why: &str) -> Problem {
         Problem::own(
             Code::Unavailable,
             502,
             "UPSTREAM_UNAVAILABLE",
-            format!("The upstream of route {route} could not be reached: {why}."),
+            format!(
+                "The vendor of route {route} could not be reached; the request was not \
+                 answered. Retry later; errgate's log has the cause under this request_id."
+            ),
         )
+        .with_internal(why)
     }
 
-    /// The vendor broke the exchange after it started (502, retryable).
+    /// The vendor broke the exchange after it started (502, retryable). `why` goes to the log
+    /// only.
     pub fn upstream_reset(route: &str, why: &str) -> Problem {
         Problem::own(
             Code::Unavailable,
             502,
             "UPSTREAM_RESET",
-            format!("The upstream of route {route} failed during the exchange: {why}."),
+            format!(
+                "The vendor of route {route} broke the connection before answering; the \
+                 request may have reached it. errgate's log has the cause under this request_id."
+            ),
         )
+        .with_internal(why)
     }
 
-    /// The vendor answered too slowly (504, retryable).
+    /// The vendor answered too slowly (504, retryable). `what` goes to the log only.
     pub fn upstream_timeout(route: &str, what: &str) -> Problem {
         Problem::own(
             Code::DeadlineExceeded,
             504,
             "UPSTREAM_TIMEOUT",
-            format!("The upstream of route {route} timed out: {what}."),
+            format!(
+                "The vendor of route {route} did not answer in time; the request may have \
+                 reached it."
+            ),
         )
+        .with_internal(what)
     }
 
     /// The request body is larger than `max_request_body_bytes` (413).
@@ -288,6 +315,12 @@ impl Problem {
 
     /// The route does not allow the request's method (405; the answer carries `Allow`).
     pub fn method_not_allowed(method: &str, allow: &str) -> Problem {
+        let mut p = Problem::method_not_allowed_inner(method, allow);
+        p.allow = Some(allow.to_string());
+        p
+    }
+
+    fn method_not_allowed_inner(method: &str, allow: &str) -> Problem {
         let mut p = Problem::own(
             Code::FailedPrecondition,
             405,
@@ -540,6 +573,40 @@ mod tests {
         assert!(v["upstream"].is_null());
         assert!(v.get("retry_after_ms").is_none());
         assert_eq!(v["request_id"], "rid");
+    }
+
+    #[test]
+    fn gateway_details_carry_no_library_text() {
+        let why =
+            "Connection refused (os error 111) connecting to 10.1.2.3:443 sni api.vendor.example";
+        for p in [
+            Problem::upstream_unavailable("pk", why),
+            Problem::upstream_reset("pk", why),
+            Problem::upstream_timeout("pk", why),
+        ] {
+            let body = String::from_utf8(p.to_json(DEFAULT_TYPE_BASE, "rid")).expect("utf-8");
+            for bad in [
+                "refused",
+                "os error",
+                "10.1.2.3",
+                "443",
+                "api.vendor.example",
+            ] {
+                assert!(!body.contains(bad), "{bad} in {body}");
+            }
+            assert_eq!(p.internal.as_deref(), Some(why));
+        }
+    }
+
+    #[test]
+    fn method_not_allowed_carries_allow() {
+        let p = Problem::method_not_allowed("TRACE", "GET, HEAD");
+        assert_eq!(p.status, 405);
+        assert_eq!(p.allow.as_deref(), Some("GET, HEAD"));
+        assert!(!p.retryable);
+        let v: serde_json::Value =
+            serde_json::from_slice(&p.to_json(DEFAULT_TYPE_BASE, "r")).expect("json");
+        assert!(v.get("allow").is_none() && v.get("internal").is_none());
     }
 
     #[test]

@@ -62,6 +62,40 @@ impl Redactor {
         out
     }
 
+    /// The problem with secrets redacted from its detail, the vendor's message and the listed
+    /// errors; `None` when nothing had to change (the common case: no allocation).
+    pub fn redact_problem(&self, p: &crate::problem::Problem) -> Option<crate::problem::Problem> {
+        if self.is_empty() {
+            return None;
+        }
+        let hit = |s: &str| self.secrets.iter().any(|x| s.contains(x.as_str()));
+        let msg = p.upstream.as_ref().and_then(|u| u.message.as_deref());
+        let code = p.upstream.as_ref().and_then(|u| u.code.as_deref());
+        let errors = p.errors.as_ref().map(|e| e.to_string());
+        if !hit(&p.detail)
+            && !msg.is_some_and(hit)
+            && !code.is_some_and(hit)
+            && !errors.as_deref().is_some_and(hit)
+            && !p.internal.as_deref().is_some_and(hit)
+        {
+            return None;
+        }
+        let mut out = p.clone();
+        out.detail = self.redact(&p.detail).into_owned();
+        if let Some(u) = out.upstream.as_mut() {
+            for f in [&mut u.message, &mut u.code].into_iter().flatten() {
+                *f = self.redact(f).into_owned();
+            }
+        }
+        if let Some(e) = out.errors.as_mut() {
+            self.redact_json(e);
+        }
+        if let Some(i) = out.internal.as_mut() {
+            *i = self.redact(i).into_owned();
+        }
+        Some(out)
+    }
+
     /// Redacts every string (keys included) inside a JSON value, in place.
     pub fn redact_json(&self, v: &mut serde_json::Value) {
         if self.is_empty() {
@@ -116,6 +150,32 @@ mod tests {
             red.redact("version 2 json Basic x"),
             "version 2 json Basic x"
         );
+    }
+
+    #[test]
+    fn problems_are_redacted_only_when_a_secret_occurs() {
+        let red = r(&["Bearer sk-0123456789"]);
+        let mut p = crate::problem::Problem::own(
+            crate::problem::Code::Unauthenticated,
+            401,
+            "X",
+            "bad token sk-0123456789",
+        );
+        p.upstream = Some(crate::problem::Upstream {
+            status: 401,
+            code: Some("1".into()),
+            message: Some("token sk-0123456789 invalid".into()),
+        });
+        p.errors = Some(serde_json::json!([{"token": "sk-0123456789"}]));
+        let out = red.redact_problem(&p).expect("changed");
+        let body = String::from_utf8(out.to_json("https://e", "r")).expect("utf-8");
+        assert!(!body.contains("sk-0123456789"), "{body}");
+        assert_eq!(
+            out.upstream.and_then(|u| u.message).as_deref(),
+            Some("token [redacted] invalid")
+        );
+        let clean = crate::problem::Problem::no_route("/x");
+        assert!(red.redact_problem(&clean).is_none());
     }
 
     #[test]

@@ -111,10 +111,13 @@ pub fn run(args: Args) -> ExitCode {
     };
     let gateway = Gateway::new(shared.clone(), metrics.clone()).with_access_log(access_log);
     // Pingora's HTTP app behind errgate's client bounds (connection count, header deadline).
-    let app = ClientLimits::new(
-        pingora::proxy::http_proxy(&server.configuration, gateway),
-        shared.clone(),
-    );
+    let mut http = pingora::proxy::http_proxy(&server.configuration, gateway);
+    // CONNECT reaches errgate's admission (instead of Pingora's bare 405) so it is answered like
+    // every other disallowed method: 405 problem+json with `Allow`, never forwarded.
+    let mut opts = pingora::apps::HttpServerOptions::default();
+    opts.allow_connect_method_proxying = true;
+    http.server_options = Some(opts);
+    let app = ClientLimits::new(http, shared.clone());
     let mut proxy = Service::new("errgate".to_string(), app);
     // No L4 read buffer on client connections: Pingora's default zero-fills 64 KiB per accepted
     // connection (62 MiB at 1,000 connections); HTTP parsing keeps its own buffer. Measured in

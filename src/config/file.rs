@@ -52,6 +52,8 @@ pub struct FileConfig {
     /// Request headers removed before any vendor (routes add their own). Default
     /// [`crate::config::headers::DEFAULT_STRIP_REQUEST_HEADERS`]; `[]` removes none.
     pub strip_request_headers: Option<Vec<String>>,
+    /// Upstream name resolution.
+    pub dns: Option<FileDns>,
     /// The routes, matched by path prefix (and optionally host).
     #[serde(default)]
     pub routes: Vec<FileRoute>,
@@ -84,6 +86,9 @@ pub struct FileRoute {
     /// How this route answers vendor errors: `problem`, `annotate` or `observe`. Default: the
     /// top-level `mode`.
     pub mode: Option<String>,
+    /// Methods forwarded to the vendor; any other gets 405 with `Allow`, never forwarded.
+    /// Default GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS. TRACE and CONNECT are refused here.
+    pub methods: Option<Vec<String>>,
     /// Per-route timeout overrides.
     pub timeouts: Option<FileTimeouts>,
     /// Per-route retry overrides.
@@ -125,6 +130,18 @@ pub struct FileRetry {
     pub budget_percent: Option<u32>,
     /// Retries in flight always allowed. Default 3.
     pub budget_min_concurrency: Option<u32>,
+}
+
+/// Upstream name resolution (system resolver: /etc/hosts, /etc/resolv.conf, nsswitch).
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct FileDns {
+    /// How long a resolved address is used before a background refresh; a stale answer keeps
+    /// serving while the refresh runs or when it fails. Default `30s`.
+    pub ttl: Option<String>,
+    /// How long a failed lookup is remembered (and the wait before a failed refresh is
+    /// retried). Default `5s`.
+    pub negative_ttl: Option<String>,
 }
 
 /// Cooldown knobs.

@@ -44,6 +44,12 @@ pub(super) fn load_upstream_headers(
     if let Some(config) = config {
         for r in config.routes.iter_mut() {
             r.upstream_headers = resolved.remove(&r.index).unwrap_or_default();
+            // Built here, once the values are known: redacts them from problems and logs.
+            r.redactor = crate::redact::Redactor::new(
+                r.upstream_headers
+                    .iter()
+                    .map(|(_, v)| v.expose().as_bytes()),
+            );
         }
         config.secret_files = files;
     }

@@ -1,6 +1,6 @@
 //! `FileConfig` -> `Config` (pure), collecting every problem with its field path.
 
-use super::file::{FileAccessLog, FileConfig, FileCooldown, FileRetry, FileTimeouts};
+use super::file::{FileAccessLog, FileConfig, FileCooldown, FileDns, FileRetry, FileTimeouts};
 use super::*;
 use crate::access_log::{AccessLogSettings, Format, Target};
 use crate::cooldown_store::{
@@ -64,6 +64,21 @@ fn duration_or(v: &Option<String>, default: Duration, path: &str, errs: &mut Err
             }
         },
     }
+}
+
+fn dns_settings(f: Option<&FileDns>, errs: &mut Errors) -> DnsSettings {
+    let d = DnsSettings::default();
+    let Some(f) = f else { return d };
+    let out = DnsSettings {
+        ttl: duration_or(&f.ttl, d.ttl, "dns.ttl", errs),
+        negative_ttl: duration_or(&f.negative_ttl, d.negative_ttl, "dns.negative_ttl", errs),
+    };
+    for (name, v) in [("ttl", out.ttl), ("negative_ttl", out.negative_ttl)] {
+        if v < Duration::from_millis(100) {
+            errs.push(format!("dns.{name}"), "must be at least 100ms");
+        }
+    }
+    out
 }
 
 fn timeouts(base: &Timeouts, f: Option<&FileTimeouts>, path: &str, errs: &mut Errors) -> Timeouts {
@@ -446,6 +461,8 @@ fn validate_file(fc: &FileConfig, path: &Path, errs: &mut Errors) -> Option<Conf
         errs,
     );
 
+    let dns = dns_settings(fc.dns.as_ref(), errs);
+
     if fc.routes.is_empty() {
         errs.push("routes", "at least one route is needed");
     }
@@ -538,7 +555,16 @@ fn validate_file(fc: &FileConfig, path: &Path, errs: &mut Errors) -> Option<Conf
         }
         // Names only: values (literals, variables, files) are resolved by the load step.
         for k in r.upstream_headers.keys() {
-            if HeaderName::from_bytes(k.as_bytes()).is_err() {
+            if let Ok(name) = HeaderName::from_bytes(k.as_bytes()) {
+                if crate::framing::injected_header_forbidden(&name) {
+                    errs.push(
+                        format!("{p}.upstream_headers.{name}"),
+                        "is a hop-by-hop or framing header errgate sets itself (Connection, \
+                         Content-Length, Transfer-Encoding, Host, TE, Trailer, Upgrade, \
+                         Keep-Alive, Expect, Proxy-*); remove it",
+                    );
+                }
+            } else {
                 errs.push(
                     format!("{p}.upstream_headers.{k}"),
                     format!("`{k}` is not a valid header name"),
@@ -554,6 +580,16 @@ fn validate_file(fc: &FileConfig, path: &Path, errs: &mut Errors) -> Option<Conf
         for (place, m) in problems {
             errs.push(place, m);
         }
+        let methods = match &r.methods {
+            None => crate::methods::AllowedMethods::default(),
+            Some(list) => match crate::methods::AllowedMethods::try_new(list) {
+                Ok(m) => m,
+                Err(e) => {
+                    errs.push(format!("{p}.methods"), e.to_string());
+                    crate::methods::AllowedMethods::default()
+                }
+            },
+        };
         let t = timeouts(
             &base_timeouts,
             r.timeouts.as_ref(),
@@ -586,6 +622,8 @@ fn validate_file(fc: &FileConfig, path: &Path, errs: &mut Errors) -> Option<Conf
                 upstream,
                 upstream_headers: Vec::new(),
                 strip_request_headers: headers::route_strip_list(&strip_top, &own_strip),
+                redactor: crate::redact::Redactor::default(),
+                methods,
                 timeouts: t,
                 retry,
                 cooldown: cd,
@@ -627,6 +665,7 @@ fn validate_file(fc: &FileConfig, path: &Path, errs: &mut Errors) -> Option<Conf
             .max(1),
         cooldown_store,
         downstream,
+        dns,
         routes: RouteTable::new(routes),
         access_log,
         secret_files: Vec::new(),

@@ -1,11 +1,15 @@
 //! Admission, pure: from the request's facts and the shared state to `Admitted` (what to send
 //! where) or a `Refusal` (the problem to answer, the vendor never contacted).
 //!
-//! Order: route → catalog → cooldown → declared body size. No sockets, no clock reads (`now` is
-//! a parameter), so every refusal is unit-tested here.
+//! Order: framing → CONNECT → route → method → path confinement → catalog → cooldown →
+//! declared body size. No sockets, no clock reads (`now` is a parameter), so every refusal is
+//! unit-tested here.
 
 use crate::catalog::{CatalogSet, VendorCatalog};
 use crate::config::{Config, Route};
+use crate::confine::confine;
+use crate::framing::{check_request_framing, FramingError, RequestFraming};
+use crate::methods::AllowedMethods;
 use crate::problem::{self, Problem};
 use crate::retry::cooldown::{CooldownKey, CooldownTable};
 use crate::retry::is_idempotent;
@@ -22,12 +26,19 @@ pub struct RequestFacts<'r> {
     pub method: &'r Method,
     /// Request headers.
     pub headers: &'r HeaderMap,
+    /// The body framing, or why it is ambiguous (`crate::framing`).
+    pub framing: Result<RequestFraming, FramingError>,
 }
 
 impl<'r> RequestFacts<'r> {
-    /// The facts of a Pingora request header.
-    pub fn of(req: &'r pingora::http::RequestHeader) -> Self {
+    /// The facts of a Pingora request header. `raw_head` gives the head as received (HTTP/1);
+    /// it is read only when `Transfer-Encoding` is present.
+    pub fn of(
+        req: &'r pingora::http::RequestHeader,
+        raw_head: impl FnOnce() -> Option<bytes::Bytes>,
+    ) -> Self {
         RequestFacts {
+            framing: check_request_framing(req.version, &req.headers, raw_head),
             host: req
                 .uri
                 .host()
@@ -56,6 +67,8 @@ pub struct Admitted<'s> {
     /// An `observe` route's key is in cooldown: forwarded anyway, counted as what errgate would
     /// have answered from its cooldown.
     pub would_cooldown: bool,
+    /// The client's body framing (exactly one; the vendor gets the same).
+    pub framing: RequestFraming,
 }
 
 /// Why admission answered instead of forwarding.
@@ -69,6 +82,12 @@ pub enum RefusalKind {
     Cooldown,
     /// The declared body is over the limit.
     TooLarge,
+    /// Ambiguous or duplicated body framing (400).
+    Malformed,
+    /// The route does not allow the method (405).
+    MethodNotAllowed,
+    /// The path would leave the route's upstream base path (400).
+    PathNotAllowed,
 }
 
 /// A request answered by errgate without contacting the vendor.
@@ -89,6 +108,28 @@ pub fn admit<'s>(
     req: &RequestFacts<'_>,
     now: Instant,
 ) -> Result<Admitted<'s>, Refusal<'s>> {
+    let framing = match req.framing {
+        Ok(f) => f,
+        Err(e) => {
+            return Err(Refusal {
+                route: None,
+                kind: RefusalKind::Malformed,
+                problem: Box::new(Problem::malformed_request(&e.to_string())),
+            })
+        }
+    };
+    // CONNECT never matches a route (its target is an authority): 405 before routing.
+    if req.method == Method::CONNECT {
+        let allow = AllowedMethods::default();
+        return Err(Refusal {
+            route: None,
+            kind: RefusalKind::MethodNotAllowed,
+            problem: Box::new(Problem::method_not_allowed(
+                req.method.as_str(),
+                allow.allow_header(),
+            )),
+        });
+    }
     let Some((route, rest)) = config.routes.find(req.host, req.path_and_query) else {
         let path = req.path_and_query.split('?').next().unwrap_or("");
         return Err(Refusal {
@@ -101,6 +142,21 @@ pub fn admit<'s>(
         route: Some(route),
         kind,
         problem: Box::new(problem),
+    };
+    if !route.methods.allows(req.method) {
+        return Err(refuse(
+            RefusalKind::MethodNotAllowed,
+            Problem::method_not_allowed(req.method.as_str(), route.methods.allow_header()),
+        ));
+    }
+    let rest = match confine(rest) {
+        Ok(r) => r,
+        Err(why) => {
+            return Err(refuse(
+                RefusalKind::PathNotAllowed,
+                Problem::path_not_allowed(why),
+            ))
+        }
     };
     let Some(vendor) = catalogs.vendor(&route.vendor) else {
         let p = Problem::own(
@@ -138,12 +194,7 @@ pub fn admit<'s>(
             }
         }
     }
-    let declared = req
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > config.max_request_body_bytes) {
+    if matches!(framing, RequestFraming::Length(n) if n > config.max_request_body_bytes) {
         return Err(refuse(
             RefusalKind::TooLarge,
             Problem::request_too_large(config.max_request_body_bytes),
@@ -152,11 +203,12 @@ pub fn admit<'s>(
     Ok(Admitted {
         route,
         vendor,
-        upstream_path: route.upstream.join_path(rest),
+        upstream_path: route.upstream.join_path(&rest),
         match_path: rest.split('?').next().unwrap_or("").to_string(),
         idempotent: is_idempotent(req.method, req.headers),
         cooldown_key,
         would_cooldown,
+        framing,
     })
 }
 
@@ -169,9 +221,17 @@ mod tests {
     use std::time::{Duration, SystemTime};
 
     fn setup(extra: &str) -> (Config, CatalogSet) {
+        setup_with(extra, "")
+    }
+
+    fn setup_route(route_extra: &str) -> (Config, CatalogSet) {
+        setup_with("", route_extra)
+    }
+
+    fn setup_with(extra: &str, route_extra: &str) -> (Config, CatalogSet) {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
         let yaml = format!(
-            "catalog_dir: {}\nmax_request_body_bytes: 100\n{extra}routes:\n  - name: pk\n    vendor: pluralkit\n    path_prefix: /pk\n    upstream: http://127.0.0.1:9/v2\n",
+            "catalog_dir: {}\nmax_request_body_bytes: 100\n{extra}routes:\n  - name: pk\n    vendor: pluralkit\n    path_prefix: /pk\n    upstream: http://127.0.0.1:9/v2\n{route_extra}",
             root.join("catalogs").display()
         );
         let config = parse_config(&yaml, Path::new("/tmp/errgate-test.yaml")).expect("config");
@@ -185,7 +245,83 @@ mod tests {
             path_and_query: pq,
             method,
             headers,
+            framing: check_request_framing(http::Version::HTTP_11, headers, || None),
         }
+    }
+
+    #[test]
+    fn refuses_disallowed_methods_with_allow_and_connect_before_routing() {
+        let (config, catalogs) = setup("");
+        let table = CooldownTable::new(10);
+        let h = HeaderMap::new();
+        let now = Instant::now();
+        for m in ["TRACE", "PROPFIND", "CONNECT"] {
+            let m = Method::from_bytes(m.as_bytes()).expect("method");
+            let pq = if m == Method::CONNECT { "/" } else { "/pk/x" };
+            let r = admit(&config, &catalogs, &table, &facts(&m, pq, &h), now)
+                .err()
+                .expect("refused");
+            assert_eq!(r.kind, RefusalKind::MethodNotAllowed, "{m}");
+            assert_eq!(r.problem.status, 405);
+            assert_eq!(
+                r.problem.allow.as_deref(),
+                Some("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")
+            );
+        }
+        let (config, catalogs) = setup_route("    methods: [GET]\n");
+        let post = Method::POST;
+        let r = admit(&config, &catalogs, &table, &facts(&post, "/pk/x", &h), now)
+            .err()
+            .expect("refused");
+        assert_eq!(r.problem.allow.as_deref(), Some("GET"));
+    }
+
+    #[test]
+    fn confines_the_path_to_the_base_path() {
+        let (config, catalogs) = setup("");
+        let table = CooldownTable::new(10);
+        let h = HeaderMap::new();
+        let m = Method::GET;
+        let now = Instant::now();
+        for p in ["/pk/../x", "/pk/%2e%2e/x", "/pk/a%2fb", "/pk/a\\b"] {
+            let r = admit(&config, &catalogs, &table, &facts(&m, p, &h), now)
+                .err()
+                .expect("refused");
+            assert_eq!(r.kind, RefusalKind::PathNotAllowed, "{p}");
+            assert_eq!(r.problem.reason, "PATH_NOT_ALLOWED");
+        }
+        let a = admit(
+            &config,
+            &catalogs,
+            &table,
+            &facts(&m, "/pk/a/../b?q=..", &h),
+            now,
+        )
+        .ok()
+        .expect("admitted");
+        assert_eq!(a.upstream_path, "/v2/b?q=..");
+        assert_eq!(a.match_path, "/b");
+    }
+
+    #[test]
+    fn refuses_ambiguous_framing_before_anything_else() {
+        let (config, catalogs) = setup("");
+        let table = CooldownTable::new(10);
+        let mut h = HeaderMap::new();
+        h.append(header::CONTENT_LENGTH, http::HeaderValue::from_static("3"));
+        h.append(header::CONTENT_LENGTH, http::HeaderValue::from_static("3"));
+        let m = Method::POST;
+        let r = admit(
+            &config,
+            &catalogs,
+            &table,
+            &facts(&m, "/nope", &h),
+            Instant::now(),
+        )
+        .err()
+        .expect("refused");
+        assert_eq!(r.kind, RefusalKind::Malformed);
+        assert_eq!(r.problem.status, 400);
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub(super) struct Exchange<'a> {
     pub form: crate::mode::ErrorForm,
     /// Whether errgate may retry this request (route policy, mode, `X-Errgate-Retry: off`).
     pub retry_allowed: bool,
+    /// The client's body framing, checked at admission; the vendor gets the same kind.
+    pub framing: crate::framing::RequestFraming,
 }
 
 /// The request body: streamed on the first send, kept for replay when small enough.

@@ -4,6 +4,7 @@
 //! No `Session`, no sockets: every function takes header values and returns header values, so
 //! the rules are unit-tested here without a proxy.
 
+use crate::framing::RequestFraming;
 use crate::problem::Problem;
 use crate::secret::Secret;
 use http::header::{self, HeaderName};
@@ -54,11 +55,14 @@ pub struct UpstreamTarget<'a> {
     pub strip: &'a [HeaderName],
     /// Whether a body follows (adds chunked framing when the client gave none).
     pub has_body: bool,
+    /// The client's framing, checked at admission (`crate::framing`).
+    pub framing: crate::framing::RequestFraming,
 }
 
 /// The request header sent to the vendor: the client's end-to-end headers (no hop-by-hop,
-/// `Host` or `Expect`, none the route strips), the vendor's `Host`, the route's injected
-/// headers, and framing.
+/// `Host`, `Expect` or framing, none the route strips), the vendor's `Host`, the route's
+/// injected headers, and exactly one framing header set by errgate: the client's
+/// `Content-Length`, or `chunked` for a chunked (or, on HTTP/2, unframed) body.
 pub fn upstream_request(req: &RequestHeader, to: &UpstreamTarget<'_>) -> Result<RequestHeader> {
     let listed = connection_listed(&req.headers);
     let mut up = RequestHeader::build(
@@ -72,6 +76,8 @@ pub fn upstream_request(req: &RequestHeader, to: &UpstreamTarget<'_>) -> Result<
             || name == header::EXPECT
             || name.as_str() == crate::mode::RETRY_CONTROL_HEADER
             || to.strip.contains(name)
+            || name == header::CONTENT_LENGTH
+            || name == header::TRANSFER_ENCODING
         {
             continue;
         }
@@ -81,11 +87,17 @@ pub fn upstream_request(req: &RequestHeader, to: &UpstreamTarget<'_>) -> Result<
     for (k, v) in to.inject {
         up.insert_header(k.clone(), v.expose().clone())?;
     }
-    if to.has_body
-        && up.headers.get(header::CONTENT_LENGTH).is_none()
-        && up.headers.get(header::TRANSFER_ENCODING).is_none()
-    {
-        up.insert_header(header::TRANSFER_ENCODING, "chunked")?;
+    match to.framing {
+        RequestFraming::Length(n) => {
+            up.insert_header(header::CONTENT_LENGTH, n)?;
+        }
+        RequestFraming::Chunked => {
+            up.insert_header(header::TRANSFER_ENCODING, "chunked")?;
+        }
+        RequestFraming::None if to.has_body => {
+            up.insert_header(header::TRANSFER_ENCODING, "chunked")?;
+        }
+        RequestFraming::None => {}
     }
     Ok(up)
 }
@@ -198,6 +210,7 @@ mod tests {
                 inject: &inject,
                 strip: &[],
                 has_body: true,
+                framing: RequestFraming::None,
             },
         )
         .expect("upstream request");
@@ -228,6 +241,7 @@ mod tests {
                 inject: &inject,
                 strip: &[],
                 has_body: false,
+                framing: RequestFraming::None,
             },
         )
         .expect("upstream request");
@@ -262,6 +276,7 @@ mod tests {
                 inject: &inject,
                 strip: &strip,
                 has_body: false,
+                framing: RequestFraming::None,
             },
         )
         .expect("upstream request");
@@ -269,6 +284,38 @@ mod tests {
         assert!(up.headers.get("x-internal-auth").is_none());
         assert_eq!(up.headers["x-api-key"], "gateway");
         assert_eq!(up.headers["x-keep"], "1");
+    }
+
+    #[test]
+    fn the_vendor_gets_exactly_one_framing_header() {
+        let r = req(&[("content-length", "3"), ("transfer-encoding", "chunked")]);
+        let up = |framing, has_body| {
+            upstream_request(
+                &r,
+                &UpstreamTarget {
+                    method: &http::Method::POST,
+                    path: "/",
+                    authority: "v",
+                    inject: &[],
+                    strip: &[],
+                    has_body,
+                    framing,
+                },
+            )
+            .expect("upstream request")
+        };
+        let framing = |h: &RequestHeader| {
+            (
+                h.headers.get_all("content-length").iter().count(),
+                h.headers.get_all("transfer-encoding").iter().count(),
+            )
+        };
+        let l = up(RequestFraming::Length(3), true);
+        assert_eq!(framing(&l), (1, 0));
+        assert_eq!(l.headers["content-length"], "3");
+        assert_eq!(framing(&up(RequestFraming::Chunked, true)), (0, 1));
+        assert_eq!(framing(&up(RequestFraming::None, true)), (0, 1));
+        assert_eq!(framing(&up(RequestFraming::None, false)), (0, 0));
     }
 
     #[test]

@@ -22,31 +22,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// Default time an answer is used before it is refreshed (`dns.ttl`).
-pub const DEFAULT_DNS_TTL: Duration = Duration::from_secs(30);
-/// Default time a failed lookup is remembered, and the wait before a failed background refresh
-/// is tried again (`dns.negative_ttl`): short, so a fixed resolver is noticed quickly.
-pub const DEFAULT_DNS_NEGATIVE_TTL: Duration = Duration::from_secs(5);
+pub use crate::config::DnsSettings;
+
 /// Most host names cached: routes are few; this bounds memory if config churns.
 const MAX_CACHED_HOSTS: usize = 1024;
-
-/// Resolver settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DnsSettings {
-    /// How long an answer is fresh.
-    pub ttl: Duration,
-    /// How long a failure is remembered.
-    pub negative_ttl: Duration,
-}
-
-impl Default for DnsSettings {
-    fn default() -> Self {
-        DnsSettings {
-            ttl: DEFAULT_DNS_TTL,
-            negative_ttl: DEFAULT_DNS_NEGATIVE_TTL,
-        }
-    }
-}
 
 /// One name lookup.
 #[async_trait]
@@ -83,13 +62,12 @@ type Cache = HashMap<(String, u16), Entry>;
 pub struct Resolver<L: Lookup = SystemLookup> {
     lookup: Arc<L>,
     cache: Arc<Mutex<Cache>>,
-    settings: DnsSettings,
     next: AtomicUsize,
 }
 
 impl Default for Resolver<SystemLookup> {
     fn default() -> Self {
-        Resolver::new(SystemLookup, DnsSettings::default())
+        Resolver::new(SystemLookup)
     }
 }
 
@@ -97,11 +75,10 @@ impl Default for Resolver<SystemLookup> {
 
 impl<L: Lookup> Resolver<L> {
     /// A resolver over `lookup`.
-    pub fn new(lookup: L, settings: DnsSettings) -> Self {
+    pub fn new(lookup: L) -> Self {
         Resolver {
             lookup: Arc::new(lookup),
             cache: Arc::new(Mutex::new(HashMap::new())),
-            settings,
             next: AtomicUsize::new(0),
         }
     }
@@ -113,6 +90,7 @@ impl<L: Lookup> Resolver<L> {
         &self,
         host: &str,
         port: u16,
+        settings: &DnsSettings,
         timeout: Duration,
         now: Instant,
     ) -> Result<SocketAddr, String> {
@@ -130,7 +108,7 @@ impl<L: Lookup> Resolver<L> {
                 if !e.addrs.is_empty() {
                     if now >= e.fresh_until && !e.refreshing {
                         e.refreshing = true;
-                        self.spawn_refresh(key.clone(), timeout);
+                        self.spawn_refresh(key.clone(), *settings, timeout);
                     }
                     return Ok(self.pick(&e.addrs));
                 }
@@ -155,7 +133,7 @@ impl<L: Lookup> Resolver<L> {
                     key,
                     Entry {
                         addrs,
-                        fresh_until: now + self.settings.ttl,
+                        fresh_until: now + settings.ttl,
                         refreshing: false,
                         error: None,
                     },
@@ -171,7 +149,7 @@ impl<L: Lookup> Resolver<L> {
                     key,
                     Entry {
                         addrs: Vec::new(),
-                        fresh_until: now + self.settings.negative_ttl,
+                        fresh_until: now + settings.negative_ttl,
                         refreshing: false,
                         error: Some(e.clone()),
                     },
@@ -181,10 +159,9 @@ impl<L: Lookup> Resolver<L> {
         }
     }
 
-    fn spawn_refresh(&self, key: (String, u16), timeout: Duration) {
+    fn spawn_refresh(&self, key: (String, u16), settings: DnsSettings, timeout: Duration) {
         let lookup = self.lookup.clone();
         let cache = self.cache.clone();
-        let settings = self.settings;
         tokio::spawn(async move {
             let result = lookup_within(&*lookup, &key.0, key.1, timeout).await;
             let now = Instant::now();

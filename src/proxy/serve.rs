@@ -37,7 +37,7 @@ pub(super) async fn serve(gw: &Gateway, s: &mut Session, ctx: &mut RequestCtx) -
         config,
         &snap.catalogs,
         &gw.shared.cooldowns,
-        &RequestFacts::of(s.req_header()),
+        &RequestFacts::of(s.req_header(), || Some(s.to_h1_raw())),
         Instant::now(),
     );
     let route = match &admitted {
@@ -56,6 +56,13 @@ pub(super) async fn serve(gw: &Gateway, s: &mut Session, ctx: &mut RequestCtx) -
             if let (RefusalKind::Cooldown, Some(h)) = (refusal.kind, &handles) {
                 h.cooldown_rejections.inc();
                 ctx.cooldown_hit = true;
+            }
+            // After ambiguous framing or a CONNECT the rest of the stream cannot be trusted to be
+            // a next request.
+            if matches!(refusal.kind, RefusalKind::Malformed)
+                || s.req_header().method == http::Method::CONNECT
+            {
+                s.set_keepalive(None);
             }
             return answer(s, ctx, &refusal.problem, &config.problem_type_base, None).await;
         }
@@ -85,6 +92,7 @@ pub(super) async fn serve(gw: &Gateway, s: &mut Session, ctx: &mut RequestCtx) -
         method,
         form,
         retry_allowed,
+        framing: a.framing,
     };
     // Observe keeps the body as a retry would, only to count the retry it does not make.
     let mut body = ReqBody::new(
@@ -155,13 +163,17 @@ pub(super) async fn serve(gw: &Gateway, s: &mut Session, ctx: &mut RequestCtx) -
                         Some(v.code_label.clone())
                     }
                 };
-                if let (Some(held), Some(code)) = (failure.take_held(), &code) {
-                    return answer_in_vendor_form(&ex, s, ctx, failure.problem(), code, held).await;
+                // A vendor echoing an injected credential never gets it to the client or the log.
+                let redacted = route.redactor.redact_problem(failure.problem());
+                let held = failure.take_held();
+                let p = redacted.as_ref().unwrap_or(failure.problem());
+                if let (Some(held), Some(code)) = (held, &code) {
+                    return answer_in_vendor_form(&ex, s, ctx, p, code, held).await;
                 }
                 return answer_with(
                     s,
                     ctx,
-                    failure.problem(),
+                    p,
                     &config.problem_type_base,
                     code,
                     failure.vendor_headers(),
@@ -302,6 +314,15 @@ pub(super) async fn answer_with(
         ctx.begin(s.req_header());
     }
     let request_id = ctx.request_id.clone();
+    if let Some(internal) = &p.internal {
+        // The library's words (addresses, TLS names, OS errors) are for operators only.
+        log::warn!(
+            "request_id={request_id} route={} reason={} error={internal:?} {}",
+            ctx.route.as_deref().unwrap_or(crate::metrics::NO_ROUTE),
+            p.reason,
+            "Answered an upstream failure; the client got a fixed sentence."
+        );
+    }
     let body = p.to_json(type_base, &request_id);
     let mut h = problem_header(p, &request_id, body.len())?;
     if let Some(vh) = vendor_headers {
@@ -309,6 +330,9 @@ pub(super) async fn answer_with(
         for (k, v) in vh {
             h.append_header(k.clone(), v.clone())?;
         }
+    }
+    if let Some(allow) = &p.allow {
+        h.insert_header(http::header::ALLOW, allow.as_str())?;
     }
     ctx.status = p.status;
     ctx.outcome = if upstream_code.is_some() {

@@ -33,7 +33,7 @@ impl Exchange<'_> {
         let addr = self
             .gw
             .resolver
-            .resolve(&u.host, u.port, t.connect, now)
+            .resolve(&u.host, u.port, &self.config.dns, t.connect, now)
             .await
             .map_err(|e| {
                 Failure::own(
@@ -94,11 +94,13 @@ impl Exchange<'_> {
                 inject: &self.route.upstream_headers,
                 strip: &self.route.strip_request_headers,
                 has_body,
+                framing: self.framing,
             },
         )
         .map_err(|e| {
             Failure::own(
-                Problem::malformed_request(&e.to_string()),
+                Problem::malformed_request("the request header cannot be forwarded")
+                    .with_internal(e.to_string()),
                 Delivery::NotSent,
                 reused,
             )
@@ -122,11 +124,12 @@ impl Exchange<'_> {
                     .map_err(wrap)?;
             }
         } else {
-            let expects_continue = s
-                .req_header()
-                .headers
-                .get(header::EXPECT)
-                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+            // RFC 9110 §10.1.1: an HTTP/1.0 client's 100-continue expectation is ignored.
+            let expects_continue = s.req_header().version == http::Version::HTTP_11
+                && s.req_header()
+                    .headers
+                    .get(header::EXPECT)
+                    .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
             if expects_continue && !s.is_body_done() {
                 let _ = s.write_continue_response().await;
             }
@@ -143,9 +146,9 @@ impl Exchange<'_> {
                     let p = if e.etype() == &pingora::ErrorType::ReadTimedout {
                         Problem::client_timeout("the request body stopped arriving")
                     } else {
-                        Problem::malformed_request(&format!("reading the body failed: {e}"))
+                        Problem::malformed_request("the request body could not be read")
                     };
-                    Failure::own(p, Delivery::Sent, reused)
+                    Failure::own(p.with_internal(e.to_string()), Delivery::Sent, reused)
                 })?;
                 let Some(chunk) = chunk else { break };
                 body.total += chunk.len() as u64;

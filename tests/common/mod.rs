@@ -591,4 +591,5 @@ pub fn fixture(rel: &str) -> PathBuf {
 pub fn exists(p: &Path) -> bool {
     p.exists()
 }
+pub mod hostile;
 pub mod ops;

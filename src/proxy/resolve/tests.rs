@@ -65,14 +65,16 @@ async fn settle() {
 #[tokio::test(start_paused = true)]
 async fn fresh_answers_are_cached_for_the_ttl() {
     let fake = Fake::new(Mode::Answer(vec![addr(1)]));
-    let r = Resolver::new(fake.clone(), settings());
+    let r = Resolver::new(fake.clone());
     assert_eq!(
-        r.resolve("api.example", 443, T, Instant::now()).await,
+        r.resolve("api.example", 443, &settings(), T, Instant::now())
+            .await,
         Ok(addr(1))
     );
     tokio::time::advance(Duration::from_secs(29)).await;
     assert_eq!(
-        r.resolve("api.example", 443, T, Instant::now()).await,
+        r.resolve("api.example", 443, &settings(), T, Instant::now())
+            .await,
         Ok(addr(1))
     );
     assert_eq!(fake.calls(), 1);
@@ -81,8 +83,8 @@ async fn fresh_answers_are_cached_for_the_ttl() {
 #[tokio::test(start_paused = true)]
 async fn resolver_outage_with_a_stale_answer_does_not_make_requests_wait() {
     let fake = Fake::new(Mode::Answer(vec![addr(1)]));
-    let r = Resolver::new(fake.clone(), settings());
-    r.resolve("api.example", 443, T, Instant::now())
+    let r = Resolver::new(fake.clone());
+    r.resolve("api.example", 443, &settings(), T, Instant::now())
         .await
         .expect("first lookup");
     tokio::time::advance(Duration::from_secs(31)).await;
@@ -90,7 +92,8 @@ async fn resolver_outage_with_a_stale_answer_does_not_make_requests_wait() {
     let before = Instant::now();
     for _ in 0..5 {
         assert_eq!(
-            r.resolve("api.example", 443, T, Instant::now()).await,
+            r.resolve("api.example", 443, &settings(), T, Instant::now())
+                .await,
             Ok(addr(1))
         );
         settle().await;
@@ -102,14 +105,16 @@ async fn resolver_outage_with_a_stale_answer_does_not_make_requests_wait() {
     // after the negative TTL, once.
     tokio::time::sleep(T + Duration::from_millis(1)).await;
     assert_eq!(
-        r.resolve("api.example", 443, T, Instant::now()).await,
+        r.resolve("api.example", 443, &settings(), T, Instant::now())
+            .await,
         Ok(addr(1))
     );
     settle().await;
     assert_eq!(fake.calls(), 2);
     tokio::time::advance(Duration::from_secs(5)).await;
     assert_eq!(
-        r.resolve("api.example", 443, T, Instant::now()).await,
+        r.resolve("api.example", 443, &settings(), T, Instant::now())
+            .await,
         Ok(addr(1))
     );
     settle().await;
@@ -119,21 +124,23 @@ async fn resolver_outage_with_a_stale_answer_does_not_make_requests_wait() {
 #[tokio::test(start_paused = true)]
 async fn a_background_refresh_replaces_the_answer() {
     let fake = Fake::new(Mode::Answer(vec![addr(1)]));
-    let r = Resolver::new(fake.clone(), settings());
-    r.resolve("api.example", 443, T, Instant::now())
+    let r = Resolver::new(fake.clone());
+    r.resolve("api.example", 443, &settings(), T, Instant::now())
         .await
         .expect("first");
     tokio::time::advance(Duration::from_secs(31)).await;
     fake.set(Mode::Answer(vec![addr(2)]));
     // The stale answer serves while the refresh runs ...
     assert_eq!(
-        r.resolve("api.example", 443, T, Instant::now()).await,
+        r.resolve("api.example", 443, &settings(), T, Instant::now())
+            .await,
         Ok(addr(1))
     );
     settle().await;
     // ... and the refreshed one afterwards, fresh again for a TTL.
     assert_eq!(
-        r.resolve("api.example", 443, T, Instant::now()).await,
+        r.resolve("api.example", 443, &settings(), T, Instant::now())
+            .await,
         Ok(addr(2))
     );
     assert_eq!(fake.calls(), 2);
@@ -142,20 +149,21 @@ async fn a_background_refresh_replaces_the_answer() {
 #[tokio::test(start_paused = true)]
 async fn failures_are_cached_briefly() {
     let fake = Fake::new(Mode::Fail);
-    let r = Resolver::new(fake.clone(), settings());
+    let r = Resolver::new(fake.clone());
     assert!(r
-        .resolve("nx.example", 443, T, Instant::now())
+        .resolve("nx.example", 443, &settings(), T, Instant::now())
         .await
         .is_err());
     assert!(r
-        .resolve("nx.example", 443, T, Instant::now())
+        .resolve("nx.example", 443, &settings(), T, Instant::now())
         .await
         .is_err());
     assert_eq!(fake.calls(), 1);
     tokio::time::advance(Duration::from_secs(5)).await;
     fake.set(Mode::Answer(vec![addr(3)]));
     assert_eq!(
-        r.resolve("nx.example", 443, T, Instant::now()).await,
+        r.resolve("nx.example", 443, &settings(), T, Instant::now())
+            .await,
         Ok(addr(3))
     );
     assert_eq!(fake.calls(), 2);
@@ -164,15 +172,17 @@ async fn failures_are_cached_briefly() {
 #[tokio::test(start_paused = true)]
 async fn a_hung_resolver_without_an_answer_fails_after_the_timeout_and_is_remembered() {
     let fake = Fake::new(Mode::Hang);
-    let r = Resolver::new(fake.clone(), settings());
+    let r = Resolver::new(fake.clone());
     let before = Instant::now();
-    let e = r.resolve("api.example", 443, T, Instant::now()).await;
+    let e = r
+        .resolve("api.example", 443, &settings(), T, Instant::now())
+        .await;
     assert!(e.is_err_and(|e| e.contains("timed out")));
     assert_eq!(Instant::now() - before, T);
     // The next request does not wait again.
     let before = Instant::now();
     assert!(r
-        .resolve("api.example", 443, T, Instant::now())
+        .resolve("api.example", 443, &settings(), T, Instant::now())
         .await
         .is_err());
     assert_eq!(Instant::now(), before);
@@ -182,9 +192,9 @@ async fn a_hung_resolver_without_an_answer_fails_after_the_timeout_and_is_rememb
 #[tokio::test(start_paused = true)]
 async fn empty_answers_are_failures() {
     let fake = Fake::new(Mode::Answer(Vec::new()));
-    let r = Resolver::new(fake.clone(), settings());
+    let r = Resolver::new(fake.clone());
     assert!(r
-        .resolve("api.example", 443, T, Instant::now())
+        .resolve("api.example", 443, &settings(), T, Instant::now())
         .await
         .is_err());
 }
@@ -192,13 +202,14 @@ async fn empty_answers_are_failures() {
 #[tokio::test(start_paused = true)]
 async fn ip_literals_skip_resolution() {
     let fake = Fake::new(Mode::Fail);
-    let r = Resolver::new(fake.clone(), settings());
+    let r = Resolver::new(fake.clone());
     assert_eq!(
-        r.resolve("127.0.0.1", 80, T, Instant::now()).await,
+        r.resolve("127.0.0.1", 80, &settings(), T, Instant::now())
+            .await,
         Ok(SocketAddr::from(([127, 0, 0, 1], 80)))
     );
     assert_eq!(
-        r.resolve("[::1]", 80, T, Instant::now())
+        r.resolve("[::1]", 80, &settings(), T, Instant::now())
             .await
             .map(|a| a.ip().is_loopback()),
         Ok(true)
@@ -210,7 +221,7 @@ async fn ip_literals_skip_resolution() {
 async fn the_system_resolver_reads_etc_hosts() {
     let r = Resolver::default();
     let a = r
-        .resolve("localhost", 80, T, Instant::now())
+        .resolve("localhost", 80, &settings(), T, Instant::now())
         .await
         .expect("localhost resolves through /etc/hosts");
     assert!(a.ip().is_loopback());
@@ -219,8 +230,12 @@ async fn the_system_resolver_reads_etc_hosts() {
 #[tokio::test(start_paused = true)]
 async fn answers_rotate() {
     let fake = Fake::new(Mode::Answer(vec![addr(1), addr(2)]));
-    let r = Resolver::new(fake.clone(), settings());
-    let a = r.resolve("api.example", 443, T, Instant::now()).await;
-    let b = r.resolve("api.example", 443, T, Instant::now()).await;
+    let r = Resolver::new(fake.clone());
+    let a = r
+        .resolve("api.example", 443, &settings(), T, Instant::now())
+        .await;
+    let b = r
+        .resolve("api.example", 443, &settings(), T, Instant::now())
+        .await;
     assert_ne!(a, b);
 }
