@@ -130,6 +130,8 @@ pub struct Record<'a> {
     pub attempts: u32,
     /// Answered from a cooldown without contacting the vendor.
     pub cooldown: bool,
+    /// The route's mode (`problem`, `annotate`, `observe`), once routed.
+    pub mode: Option<&'a str>,
     /// Time from the start of the request to the end of the response.
     pub duration: Duration,
     /// Time spent waiting for the vendor's response headers, all attempts summed.
@@ -311,6 +313,8 @@ pub fn format_json(r: &Record<'_>, include_query: bool, out: &mut Vec<u8>) {
     }
     out.extend_from_slice(b",\"upstream_code\":");
     json_opt_str(out, r.upstream_code);
+    out.extend_from_slice(b",\"mode\":");
+    json_opt_str(out, r.mode);
     out.extend_from_slice(b",\"attempts\":");
     int(out, r.attempts);
     out.extend_from_slice(if r.cooldown {
@@ -367,12 +371,13 @@ pub fn format_text(r: &Record<'_>, include_query: bool, out: &mut Vec<u8>) {
     }
     out.extend_from_slice(b" status=");
     int(out, r.status);
-    let pairs: [(&[u8], Option<&str>); 5] = [
+    let pairs: [(&[u8], Option<&str>); 6] = [
         (b" outcome=", Some(r.outcome)),
         (b" code=", r.code),
         (b" reason=", r.reason),
         (b" domain=", r.domain),
         (b" upstream_code=", r.upstream_code),
+        (b" mode=", r.mode),
     ];
     for (k, v) in pairs {
         out.extend_from_slice(k);

@@ -18,6 +18,7 @@ fn sample() -> Record<'static> {
         upstream_code: Some("0 \"quoted\"\n"),
         attempts: 2,
         cooldown: false,
+        mode: Some("problem"),
         duration: Duration::from_micros(12_345),
         upstream_duration: Some(Duration::from_micros(7)),
         bytes_in: 0,
@@ -52,7 +53,8 @@ fn json_line_has_every_field_and_parses() {
     assert_eq!(v["bytes_in"], 0);
     assert_eq!(v["bytes_out"], 321);
     assert_eq!(v["client"], "127.0.0.1:5555");
-    assert_eq!(v.as_object().map(|o| o.len()), Some(20));
+    assert_eq!(v["mode"], "problem");
+    assert_eq!(v.as_object().map(|o| o.len()), Some(21));
 }
 
 #[test]

@@ -36,6 +36,7 @@ pub(super) fn log(log: &AccessLog, s: &Session, ctx: &RequestCtx) {
         upstream_code: ctx.upstream_code.as_deref(),
         attempts: ctx.attempts,
         cooldown: ctx.cooldown_hit,
+        mode: ctx.mode.map(|m| m.as_str()),
         duration: ctx.started.elapsed(),
         upstream_duration: ctx.upstream_time,
         bytes_in: s.body_bytes_read() as u64,
