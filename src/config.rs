@@ -112,6 +112,8 @@ pub struct Config {
     /// Files that `upstream_headers` values were read from: the reloader hashes them with the
     /// config file and watches their directories.
     pub secret_files: Vec<PathBuf>,
+    /// The forward-proxy listener and egress policy, when configured.
+    pub forward_proxy: Option<crate::egress::settings::ForwardProxy>,
 }
 
 /// Where a route forwards to.
@@ -313,7 +315,7 @@ impl Upstream {
 
 /// Settings read once at start: a reload that changes them takes effect only after a restart.
 /// Every other key is reloaded.
-pub const RESTART_KEYS: [&str; 8] = [
+pub const RESTART_KEYS: [&str; 10] = [
     "listen",
     "admin_listen",
     "threads",
@@ -322,6 +324,8 @@ pub const RESTART_KEYS: [&str; 8] = [
     "catalog_poll_interval",
     "cooldown.store",
     "access_log",
+    "forward_proxy.listen",
+    "forward_proxy.tls_intercept",
 ];
 
 // === impl Config ===
@@ -338,6 +342,10 @@ impl Config {
             self.catalog_poll_interval != new.catalog_poll_interval,
             self.cooldown_store != new.cooldown_store,
             self.access_log != new.access_log,
+            self.forward_proxy.as_ref().map(|f| &f.listen)
+                != new.forward_proxy.as_ref().map(|f| &f.listen),
+            self.forward_proxy.as_ref().map(|f| &f.tls_intercept)
+                != new.forward_proxy.as_ref().map(|f| &f.tls_intercept),
         ];
         RESTART_KEYS
             .iter()

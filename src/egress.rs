@@ -24,7 +24,7 @@ pub mod settings;
 
 use crate::metrics::egress::{EgressKind, EgressMetrics};
 use crate::problem::{Code, Problem};
-use crate::runtime::Runtime;
+use crate::state::Shared;
 use head::{Ask, Head, HeadError};
 use mint::Minter;
 use pingora::server::ShutdownWatch;
@@ -77,14 +77,71 @@ pub fn loopback_of(listen: &str) -> Option<SocketAddr> {
     Some(a)
 }
 
+/// Why the forward proxy could not be set up at start.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// The interception CA files are unusable (a configuration error).
+    #[error("forward_proxy.tls_intercept: {0}")]
+    Ca(#[from] mint::MintError),
+    /// The listener could not be bound.
+    #[error("forward_proxy.listen {listen}: {error}")]
+    Bind {
+        /// The address.
+        listen: String,
+        /// The error.
+        error: io::Error,
+    },
+    /// The metrics could not be registered.
+    #[error("metrics: {0}")]
+    Metrics(#[from] pingora_prometheus::prometheus::Error),
+}
+
+/// The forward-proxy service for the serving config, or `None` when `forward_proxy` is absent:
+/// reads the CA once and binds the listener.
+pub fn setup(
+    runtime: &Arc<Shared>,
+    registry: &pingora_prometheus::prometheus::Registry,
+) -> Result<Option<ForwardProxyService>, SetupError> {
+    let snap = runtime.snapshot();
+    let Some(fp) = snap.config.forward_proxy.as_ref() else {
+        return Ok(None);
+    };
+    let minter = match &fp.tls_intercept {
+        Some(t) => Some(Minter::load(&t.ca_cert_file, &t.ca_key_file, t.max_certs)?),
+        None => None,
+    };
+    let metrics = EgressMetrics::register(registry)?;
+    let socket = bind(&fp.listen).map_err(|error| SetupError::Bind {
+        listen: fp.listen.clone(),
+        error,
+    })?;
+    let client_listener = loopback_of(&snap.config.listen).ok_or_else(|| SetupError::Bind {
+        listen: snap.config.listen.clone(),
+        error: io::Error::new(io::ErrorKind::InvalidInput, "not an address"),
+    })?;
+    log::info!(
+        "forward_proxy={} intercept={} allow_entries={} Forward proxy enabled.",
+        fp.listen,
+        minter.is_some(),
+        fp.policy.allow.len()
+    );
+    Ok(Some(ForwardProxyService::new(
+        socket,
+        runtime.clone(),
+        metrics,
+        minter,
+        client_listener,
+    )))
+}
+
 /// The forward proxy as a Pingora background service (it sees shutdown).
 pub struct ForwardProxyService {
     socket: Mutex<Option<TcpSocket>>,
-    shared: Arc<Shared>,
+    shared: Arc<Inner>,
 }
 
-struct Shared {
-    runtime: Arc<Runtime>,
+struct Inner {
+    runtime: Arc<Shared>,
     metrics: EgressMetrics,
     minter: Option<Minter>,
     client_listener: SocketAddr,
@@ -94,14 +151,14 @@ impl ForwardProxyService {
     /// A service that will listen on `socket` (from [`bind`]).
     pub fn new(
         socket: TcpSocket,
-        runtime: Arc<Runtime>,
+        runtime: Arc<Shared>,
         metrics: EgressMetrics,
         minter: Option<Minter>,
         client_listener: SocketAddr,
     ) -> Self {
         ForwardProxyService {
             socket: Mutex::new(Some(socket)),
-            shared: Arc::new(Shared {
+            shared: Arc::new(Inner {
                 runtime,
                 metrics,
                 minter,
@@ -160,14 +217,14 @@ impl Refused {
         };
         Refused {
             label: r.label(),
-            problem: Problem::gateway(Code::PermissionDenied, 403, r.reason(), detail),
+            problem: Problem::own(Code::PermissionDenied, 403, r.reason(), detail),
         }
     }
 }
 
-// === impl Shared ===
+// === impl Inner ===
 
-impl Shared {
+impl Inner {
     async fn handle(&self, mut client: TcpStream, peer: SocketAddr) {
         let _ = client.set_nodelay(true);
         let (head, buf) = match tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut client)).await {
@@ -177,7 +234,7 @@ impl Shared {
                 let status = if matches!(e, HeadError::NotProxy(_)) { 405 } else { 400 };
                 let mut p = Problem::malformed_request(&e.to_string());
                 if status == 405 {
-                    p = Problem::gateway(Code::FailedPrecondition, 405, "NOT_A_PROXY_REQUEST", e.to_string());
+                    p = Problem::own(Code::FailedPrecondition, 405, "NOT_A_PROXY_REQUEST", e.to_string());
                 }
                 self.refuse(&mut client, peer, "-", 0, Refused { label: "malformed", problem: p })
                     .await;
@@ -233,7 +290,7 @@ impl Shared {
             Ok(c) => c,
             Err(e) => {
                 log::error!("error={e} Cannot issue an interception certificate.");
-                let p = Problem::gateway(Code::Internal, 500, "EGRESS_INTERCEPT_FAILED", e.to_string());
+                let p = Problem::own(Code::Internal, 500, "EGRESS_INTERCEPT_FAILED", e.to_string());
                 self.refuse(&mut client, peer, &head.host, head.port, Refused { label: "intercept_failed", problem: p })
                     .await;
                 return;
@@ -243,7 +300,7 @@ impl Shared {
             Ok(s) => s,
             Err(e) => {
                 log::error!("error={e} Cannot reach errgate's own client listener.");
-                let p = Problem::gateway(Code::Unavailable, 502, "EGRESS_CONNECT_FAILED", "errgate's client listener is unreachable.");
+                let p = Problem::own(Code::Unavailable, 502, "EGRESS_CONNECT_FAILED", "errgate's client listener is unreachable.");
                 self.refuse(&mut client, peer, &head.host, head.port, Refused { label: "connect_failed", problem: p })
                     .await;
                 return;
@@ -280,7 +337,7 @@ impl Shared {
             Ok(s) => s,
             Err(e) => {
                 log::error!("error={e} Cannot reach errgate's own client listener.");
-                let p = Problem::gateway(Code::Unavailable, 502, "EGRESS_CONNECT_FAILED", "errgate's client listener is unreachable.");
+                let p = Problem::own(Code::Unavailable, 502, "EGRESS_CONNECT_FAILED", "errgate's client listener is unreachable.");
                 self.refuse(&mut client, peer, &head.host, head.port, Refused { label: "connect_failed", problem: p })
                     .await;
                 return;
@@ -334,7 +391,7 @@ impl Shared {
             let r = if addrs.is_empty() {
                 Refused {
                     label: "connect_failed",
-                    problem: Problem::gateway(Code::Unavailable, 502, "EGRESS_CONNECT_FAILED", format!("{} did not resolve.", head.host)),
+                    problem: Problem::own(Code::Unavailable, 502, "EGRESS_CONNECT_FAILED", format!("{} did not resolve.", head.host)),
                 }
             } else {
                 Refused::policy(Refusal::PrivateAddress, &head.host, head.port)
@@ -350,7 +407,7 @@ impl Shared {
             }
         }
         let Some((mut upstream, addr)) = dest else {
-            let p = Problem::gateway(Code::Unavailable, 502, "EGRESS_CONNECT_FAILED", format!("Cannot connect to {}:{}.", head.host, head.port));
+            let p = Problem::own(Code::Unavailable, 502, "EGRESS_CONNECT_FAILED", format!("Cannot connect to {}:{}.", head.host, head.port));
             self.refuse(&mut client, peer, &head.host, head.port, Refused { label: "connect_failed", problem: p })
                 .await;
             return;

@@ -18,6 +18,7 @@ pub mod config;
 pub mod confine;
 pub mod cooldown_store;
 pub mod decode;
+pub mod egress;
 pub mod diagnostic;
 pub mod framing;
 pub mod ids;

@@ -7,6 +7,7 @@
 //! gather); tests pass a fresh `Registry`.
 
 pub mod process;
+pub mod egress;
 
 use pingora_prometheus::prometheus::{
     self, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,

@@ -61,6 +61,17 @@ pub fn run(args: Args) -> ExitCode {
         }
     };
     publish_catalog_gauges(&shared, &metrics);
+    let forward_proxy = match crate::egress::setup(&shared, &registry) {
+        Ok(f) => f,
+        Err(e @ crate::egress::SetupError::Ca(_)) => {
+            log::error!("problem={:?} Cannot start: invalid configuration.", e.to_string());
+            return ExitCode::from(EXIT_CONFIG);
+        }
+        Err(e) => {
+            log::error!("error={:?} Cannot start the forward proxy.", e.to_string());
+            return ExitCode::FAILURE;
+        }
+    };
     let snap = shared.snapshot();
     let config = &snap.config;
     let store = match &config.cooldown_store {
@@ -163,6 +174,9 @@ pub fn run(args: Args) -> ExitCode {
             "errgate cooldown store",
             CooldownStoreService(store),
         ));
+    }
+    if let Some(f) = forward_proxy {
+        server.add_service(background_service("errgate forward proxy", f));
     }
     server.run_forever()
 }

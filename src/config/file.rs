@@ -57,6 +57,8 @@ pub struct FileConfig {
     /// The routes, matched by path prefix (and optionally host).
     #[serde(default)]
     pub routes: Vec<FileRoute>,
+    /// Forward-proxy listener and egress policy ([`crate::egress`]); absent: off.
+    pub forward_proxy: Option<crate::egress::settings::FileForwardProxy>,
 }
 
 /// One route.

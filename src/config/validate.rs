@@ -638,6 +638,16 @@ fn validate_file(fc: &FileConfig, path: &Path, errs: &mut Errors) -> Option<Conf
         }
         downstream::Downstream::default()
     });
+    let forward_proxy = match fc.forward_proxy.as_ref().map(crate::egress::settings::validate) {
+        None => None,
+        Some(Ok(f)) => Some(f),
+        Some(Err(problems)) => {
+            for (place, message) in problems {
+                errs.push(place, message);
+            }
+            None
+        }
+    };
     if !errs.list.is_empty() {
         return None;
     }
@@ -669,6 +679,7 @@ fn validate_file(fc: &FileConfig, path: &Path, errs: &mut Errors) -> Option<Conf
         routes: RouteTable::new(routes),
         access_log,
         secret_files: Vec::new(),
+        forward_proxy,
     })
 }
 

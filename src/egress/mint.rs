@@ -7,6 +7,7 @@
 //! minted entry is evicted. Time is a parameter.
 
 use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair, KeyUsagePurpose};
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::ServerConfig;
 use std::collections::HashMap;
@@ -111,7 +112,7 @@ impl Minter {
                 file: cert_file.to_string(),
                 error,
             })?;
-        let ca_der = rustls_pemfile::certs(&mut cert_pem.as_bytes())
+        let ca_der = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
             .next()
             .and_then(Result::ok)
             .ok_or_else(|| MintError::CaCert {
