@@ -50,9 +50,9 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// start-up with a clear message. `SO_REUSEPORT` lets a graceful upgrade's new process bind the
 /// same port while the old one drains.
 pub fn bind(listen: &str) -> io::Result<TcpSocket> {
-    let addr: SocketAddr = listen
-        .parse()
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, format!("bad address {listen}")))?;
+    let addr: SocketAddr = listen.parse().map_err(|_| {
+        io::Error::new(io::ErrorKind::InvalidInput, format!("bad address {listen}"))
+    })?;
     let sock = if addr.is_ipv4() {
         TcpSocket::new_v4()?
     } else {
@@ -231,13 +231,31 @@ impl Inner {
             Ok(Ok(Some(h))) => h,
             Ok(Ok(None)) | Err(_) => return, // closed or silent: nothing to answer
             Ok(Err(e)) => {
-                let status = if matches!(e, HeadError::NotProxy(_)) { 405 } else { 400 };
+                let status = if matches!(e, HeadError::NotProxy(_)) {
+                    405
+                } else {
+                    400
+                };
                 let mut p = Problem::malformed_request(&e.to_string());
                 if status == 405 {
-                    p = Problem::own(Code::FailedPrecondition, 405, "NOT_A_PROXY_REQUEST", e.to_string());
+                    p = Problem::own(
+                        Code::FailedPrecondition,
+                        405,
+                        "NOT_A_PROXY_REQUEST",
+                        e.to_string(),
+                    );
                 }
-                self.refuse(&mut client, peer, "-", 0, Refused { label: "malformed", problem: p })
-                    .await;
+                self.refuse(
+                    &mut client,
+                    peer,
+                    "-",
+                    0,
+                    Refused {
+                        label: "malformed",
+                        problem: p,
+                    },
+                )
+                .await;
                 return;
             }
         };
@@ -258,7 +276,14 @@ impl Inner {
     }
 
     /// Writes a refusal, counts and logs it.
-    async fn refuse(&self, client: &mut TcpStream, peer: SocketAddr, host: &str, port: u16, r: Refused) {
+    async fn refuse(
+        &self,
+        client: &mut TcpStream,
+        peer: SocketAddr,
+        host: &str,
+        port: u16,
+        r: Refused,
+    ) {
         self.metrics
             .connections
             .with_label_values(&[EgressKind::Refused.as_str()])
@@ -290,9 +315,23 @@ impl Inner {
             Ok(c) => c,
             Err(e) => {
                 log::error!("error={e} Cannot issue an interception certificate.");
-                let p = Problem::own(Code::Internal, 500, "EGRESS_INTERCEPT_FAILED", e.to_string());
-                self.refuse(&mut client, peer, &head.host, head.port, Refused { label: "intercept_failed", problem: p })
-                    .await;
+                let p = Problem::own(
+                    Code::Internal,
+                    500,
+                    "EGRESS_INTERCEPT_FAILED",
+                    e.to_string(),
+                );
+                self.refuse(
+                    &mut client,
+                    peer,
+                    &head.host,
+                    head.port,
+                    Refused {
+                        label: "intercept_failed",
+                        problem: p,
+                    },
+                )
+                .await;
                 return;
             }
         };
@@ -300,9 +339,23 @@ impl Inner {
             Ok(s) => s,
             Err(e) => {
                 log::error!("error={e} Cannot reach errgate's own client listener.");
-                let p = Problem::own(Code::Unavailable, 502, "EGRESS_CONNECT_FAILED", "errgate's client listener is unreachable.");
-                self.refuse(&mut client, peer, &head.host, head.port, Refused { label: "connect_failed", problem: p })
-                    .await;
+                let p = Problem::own(
+                    Code::Unavailable,
+                    502,
+                    "EGRESS_CONNECT_FAILED",
+                    "errgate's client listener is unreachable.",
+                );
+                self.refuse(
+                    &mut client,
+                    peer,
+                    &head.host,
+                    head.port,
+                    Refused {
+                        label: "connect_failed",
+                        problem: p,
+                    },
+                )
+                .await;
                 return;
             }
         };
@@ -311,7 +364,12 @@ impl Inner {
         }
         let rest = buf[head.len..].to_vec();
         let acceptor = tokio_rustls::TlsAcceptor::from(config);
-        let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(Prefixed::new(rest, client))).await {
+        let tls = match tokio::time::timeout(
+            HANDSHAKE_TIMEOUT,
+            acceptor.accept(Prefixed::new(rest, client)),
+        )
+        .await
+        {
             Ok(Ok(t)) => t,
             Ok(Err(e)) => {
                 log::info!("kind=intercepted client={peer} host={} error={e} TLS handshake with the client failed.", head.host);
@@ -337,9 +395,23 @@ impl Inner {
             Ok(s) => s,
             Err(e) => {
                 log::error!("error={e} Cannot reach errgate's own client listener.");
-                let p = Problem::own(Code::Unavailable, 502, "EGRESS_CONNECT_FAILED", "errgate's client listener is unreachable.");
-                self.refuse(&mut client, peer, &head.host, head.port, Refused { label: "connect_failed", problem: p })
-                    .await;
+                let p = Problem::own(
+                    Code::Unavailable,
+                    502,
+                    "EGRESS_CONNECT_FAILED",
+                    "errgate's client listener is unreachable.",
+                );
+                self.refuse(
+                    &mut client,
+                    peer,
+                    &head.host,
+                    head.port,
+                    Refused {
+                        label: "connect_failed",
+                        problem: p,
+                    },
+                )
+                .await;
                 return;
             }
         };
@@ -362,13 +434,23 @@ impl Inner {
     async fn tunnel(&self, mut client: TcpStream, peer: SocketAddr, head: &Head, buf: Vec<u8>) {
         let policy = {
             let snap = self.runtime.snapshot();
-            snap.config.forward_proxy.as_ref().map(|f| f.policy.clone()).unwrap_or_default()
+            snap.config
+                .forward_proxy
+                .as_ref()
+                .map(|f| f.policy.clone())
+                .unwrap_or_default()
         };
         let entry = match policy.check_host(&head.host, head.port) {
             Ok(e) => e.clone(),
             Err(r) => {
-                self.refuse(&mut client, peer, &head.host, head.port, Refused::policy(r, &head.host, head.port))
-                    .await;
+                self.refuse(
+                    &mut client,
+                    peer,
+                    &head.host,
+                    head.port,
+                    Refused::policy(r, &head.host, head.port),
+                )
+                .await;
                 return;
             }
         };
@@ -391,12 +473,18 @@ impl Inner {
             let r = if addrs.is_empty() {
                 Refused {
                     label: "connect_failed",
-                    problem: Problem::own(Code::Unavailable, 502, "EGRESS_CONNECT_FAILED", format!("{} did not resolve.", head.host)),
+                    problem: Problem::own(
+                        Code::Unavailable,
+                        502,
+                        "EGRESS_CONNECT_FAILED",
+                        format!("{} did not resolve.", head.host),
+                    ),
                 }
             } else {
                 Refused::policy(Refusal::PrivateAddress, &head.host, head.port)
             };
-            self.refuse(&mut client, peer, &head.host, head.port, r).await;
+            self.refuse(&mut client, peer, &head.host, head.port, r)
+                .await;
             return;
         }
         let mut dest = None;
@@ -407,9 +495,23 @@ impl Inner {
             }
         }
         let Some((mut upstream, addr)) = dest else {
-            let p = Problem::own(Code::Unavailable, 502, "EGRESS_CONNECT_FAILED", format!("Cannot connect to {}:{}.", head.host, head.port));
-            self.refuse(&mut client, peer, &head.host, head.port, Refused { label: "connect_failed", problem: p })
-                .await;
+            let p = Problem::own(
+                Code::Unavailable,
+                502,
+                "EGRESS_CONNECT_FAILED",
+                format!("Cannot connect to {}:{}.", head.host, head.port),
+            );
+            self.refuse(
+                &mut client,
+                peer,
+                &head.host,
+                head.port,
+                Refused {
+                    label: "connect_failed",
+                    problem: p,
+                },
+            )
+            .await;
             return;
         };
         self.metrics
@@ -421,7 +523,10 @@ impl Inner {
                 if client.write_all(ESTABLISHED).await.is_err() {
                     return;
                 }
-                upstream.write_all(&buf[head.len..]).await.map(|_| buf.len() - head.len)
+                upstream
+                    .write_all(&buf[head.len..])
+                    .await
+                    .map(|_| buf.len() - head.len)
             }
             Ask::Http => upstream.write_all(&buf).await.map(|_| buf.len()),
         };
@@ -430,8 +535,14 @@ impl Inner {
             .await
             .unwrap_or((0, 0));
         let up = up + sent as u64;
-        self.metrics.tunnel_bytes.with_label_values(&["up"]).inc_by(up);
-        self.metrics.tunnel_bytes.with_label_values(&["down"]).inc_by(down);
+        self.metrics
+            .tunnel_bytes
+            .with_label_values(&["up"])
+            .inc_by(up);
+        self.metrics
+            .tunnel_bytes
+            .with_label_values(&["down"])
+            .inc_by(down);
         log::info!(
             "kind=tunnelled client={peer} host={} port={} address={addr} up_bytes={up} down_bytes={down} Egress tunnel closed.",
             head.host,
@@ -525,7 +636,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
 }
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, b: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        b: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.inner).poll_write(cx, b)
     }
 

@@ -15,6 +15,23 @@ pub struct Args {
 pub fn run(args: Args) -> ExitCode {
     match crate::state::check_all(&args.cfg.config, SystemTime::now()) {
         Ok((config, catalogs)) => {
+            // The interception CA is read the way `run` reads it (the key is never printed).
+            if let Some(t) = config
+                .forward_proxy
+                .as_ref()
+                .and_then(|f| f.tls_intercept.as_ref())
+            {
+                if let Err(e) =
+                    crate::egress::mint::Minter::load(&t.ca_cert_file, &t.ca_key_file, t.max_certs)
+                {
+                    eprintln!(
+                        "{}: forward_proxy.tls_intercept: {e}",
+                        args.cfg.config.display()
+                    );
+                    eprintln!("1 problem(s) found");
+                    return ExitCode::from(EXIT_CONFIG);
+                }
+            }
             let entries: usize = catalogs.meta.values().map(|m| m.entries).sum();
             println!(
                 "{}: ok: {} routes, {} catalogs ({} entries) in {}",

@@ -64,7 +64,10 @@ pub fn run(args: Args) -> ExitCode {
     let forward_proxy = match crate::egress::setup(&shared, &registry) {
         Ok(f) => f,
         Err(e @ crate::egress::SetupError::Ca(_)) => {
-            log::error!("problem={:?} Cannot start: invalid configuration.", e.to_string());
+            log::error!(
+                "problem={:?} Cannot start: invalid configuration.",
+                e.to_string()
+            );
             return ExitCode::from(EXIT_CONFIG);
         }
         Err(e) => {

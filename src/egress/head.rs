@@ -103,7 +103,9 @@ fn truncate(s: &str) -> &str {
 fn split_authority(a: &str, default_port: Option<u16>) -> Result<(String, u16), HeadError> {
     let bad = || HeadError::Malformed(format!("`{}` is not host:port", truncate(a)));
     if a.contains('@') {
-        return Err(HeadError::Malformed("user info in the authority".to_string()));
+        return Err(HeadError::Malformed(
+            "user info in the authority".to_string(),
+        ));
     }
     let (host, port) = if let Some(v6) = a.strip_prefix('[') {
         let (h, after) = v6.split_once(']').ok_or_else(bad)?;
@@ -139,7 +141,8 @@ mod tests {
 
     #[test]
     fn connect_with_host_and_port() {
-        let raw = "CONNECT API.PluralKit.me:443 HTTP/1.1\r\nHost: api.pluralkit.me:443\r\n\r\n\x16\x03";
+        let raw =
+            "CONNECT API.PluralKit.me:443 HTTP/1.1\r\nHost: api.pluralkit.me:443\r\n\r\n\x16\x03";
         let h = head(raw).expect("ok").expect("complete");
         assert_eq!(h.ask, Ask::Connect);
         assert_eq!((h.host.as_str(), h.port), ("api.pluralkit.me", 443));
@@ -148,15 +151,26 @@ mod tests {
 
     #[test]
     fn connect_to_ipv6_literal() {
-        let h = head("CONNECT [::1]:8443 HTTP/1.1\r\n\r\n").expect("ok").expect("complete");
+        let h = head("CONNECT [::1]:8443 HTTP/1.1\r\n\r\n")
+            .expect("ok")
+            .expect("complete");
         assert_eq!((h.host.as_str(), h.port), ("::1", 8443));
     }
 
     #[test]
     fn connect_needs_a_port() {
-        assert!(matches!(head("CONNECT example.com HTTP/1.1\r\n\r\n"), Err(HeadError::Malformed(_))));
-        assert!(matches!(head("CONNECT example.com:0 HTTP/1.1\r\n\r\n"), Err(HeadError::Malformed(_))));
-        assert!(matches!(head("CONNECT a@b:1 HTTP/1.1\r\n\r\n"), Err(HeadError::Malformed(_))));
+        assert!(matches!(
+            head("CONNECT example.com HTTP/1.1\r\n\r\n"),
+            Err(HeadError::Malformed(_))
+        ));
+        assert!(matches!(
+            head("CONNECT example.com:0 HTTP/1.1\r\n\r\n"),
+            Err(HeadError::Malformed(_))
+        ));
+        assert!(matches!(
+            head("CONNECT a@b:1 HTTP/1.1\r\n\r\n"),
+            Err(HeadError::Malformed(_))
+        ));
     }
 
     #[test]
@@ -166,21 +180,35 @@ mod tests {
             .expect("complete");
         assert_eq!(h.ask, Ask::Http);
         assert_eq!((h.host.as_str(), h.port), ("example.com", 80));
-        let h = head("POST http://example.com:8080 HTTP/1.1\r\n\r\n").expect("ok").expect("complete");
+        let h = head("POST http://example.com:8080 HTTP/1.1\r\n\r\n")
+            .expect("ok")
+            .expect("complete");
         assert_eq!(h.port, 8080);
     }
 
     #[test]
     fn origin_form_and_https_absolute_form_are_not_proxy_requests() {
-        assert!(matches!(head("GET /x HTTP/1.1\r\n\r\n"), Err(HeadError::NotProxy(_))));
-        assert!(matches!(head("GET https://a/x HTTP/1.1\r\n\r\n"), Err(HeadError::NotProxy(_))));
+        assert!(matches!(
+            head("GET /x HTTP/1.1\r\n\r\n"),
+            Err(HeadError::NotProxy(_))
+        ));
+        assert!(matches!(
+            head("GET https://a/x HTTP/1.1\r\n\r\n"),
+            Err(HeadError::NotProxy(_))
+        ));
     }
 
     #[test]
     fn partial_heads_wait_until_the_limit() {
         assert_eq!(head("CONNECT a:443 HTTP/1.1\r\n"), Ok(None));
-        let big = format!("GET http://a/ HTTP/1.1\r\nX: {}\r\n", "a".repeat(MAX_HEAD_BYTES));
+        let big = format!(
+            "GET http://a/ HTTP/1.1\r\nX: {}\r\n",
+            "a".repeat(MAX_HEAD_BYTES)
+        );
         assert_eq!(head(&big), Err(HeadError::TooLarge));
-        assert!(matches!(head("\x00\x01garbage\r\n\r\n"), Err(HeadError::Malformed(_))));
+        assert!(matches!(
+            head("\x00\x01garbage\r\n\r\n"),
+            Err(HeadError::Malformed(_))
+        ));
     }
 }

@@ -135,7 +135,11 @@ impl Minter {
 
     /// The TLS server config presenting a certificate for `host` (minted now if not cached or
     /// too old). ALPN offers only `http/1.1`.
-    pub fn server_config(&self, host: &str, now: SystemTime) -> Result<Arc<ServerConfig>, MintError> {
+    pub fn server_config(
+        &self,
+        host: &str,
+        now: SystemTime,
+    ) -> Result<Arc<ServerConfig>, MintError> {
         let host = host.to_ascii_lowercase();
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(c) = cache.get(&host) {
@@ -211,7 +215,8 @@ mod tests {
     fn test_ca() -> (String, String) {
         let mut p = CertificateParams::new(Vec::<String>::new()).expect("params");
         p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        p.distinguished_name.push(DnType::CommonName, "errgate test CA");
+        p.distinguished_name
+            .push(DnType::CommonName, "errgate test CA");
         p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         let key = KeyPair::generate().expect("key");
         let cert = p.self_signed(&key).expect("ca");
@@ -228,15 +233,21 @@ mod tests {
         let m = minter(2);
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
         let a = m.server_config("a.example", t0).expect("a");
-        m.server_config("b.example", t0 + Duration::from_secs(1)).expect("b");
+        m.server_config("b.example", t0 + Duration::from_secs(1))
+            .expect("b");
         assert_eq!(m.cached(), 2);
         // A hit returns the same config.
-        let a2 = m.server_config("A.example", t0 + Duration::from_secs(2)).expect("a again");
+        let a2 = m
+            .server_config("A.example", t0 + Duration::from_secs(2))
+            .expect("a again");
         assert!(Arc::ptr_eq(&a, &a2));
-        m.server_config("c.example", t0 + Duration::from_secs(3)).expect("c");
+        m.server_config("c.example", t0 + Duration::from_secs(3))
+            .expect("c");
         assert_eq!(m.cached(), 2);
         // a was the oldest minted: it is minted anew.
-        let a3 = m.server_config("a.example", t0 + Duration::from_secs(4)).expect("a3");
+        let a3 = m
+            .server_config("a.example", t0 + Duration::from_secs(4))
+            .expect("a3");
         assert!(!Arc::ptr_eq(&a, &a3));
         assert_eq!(m.cached(), 2);
     }
@@ -248,7 +259,9 @@ mod tests {
         let a = m.server_config("a.example", t0).expect("a");
         let same = m.server_config("a.example", t0 + REMINT_AFTER - Duration::from_secs(1));
         assert!(Arc::ptr_eq(&a, &same.expect("same")));
-        let fresh = m.server_config("a.example", t0 + REMINT_AFTER).expect("fresh");
+        let fresh = m
+            .server_config("a.example", t0 + REMINT_AFTER)
+            .expect("fresh");
         assert!(!Arc::ptr_eq(&a, &fresh));
         assert_eq!(m.cached(), 1);
     }
@@ -270,7 +283,10 @@ mod tests {
     fn minted_leaf_names_the_host_and_offers_only_http11() {
         let m = minter(4);
         let cfg = m
-            .server_config("api.pluralkit.me", SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000))
+            .server_config(
+                "api.pluralkit.me",
+                SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+            )
             .expect("cfg");
         assert_eq!(cfg.alpn_protocols, vec![b"http/1.1".to_vec()]);
     }

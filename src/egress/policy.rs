@@ -102,10 +102,14 @@ impl Cidr {
     /// Whether `ip` is inside (IPv4-mapped IPv6 addresses count as their IPv4 address).
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, canonical(ip)) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                in_prefix(u128::from(u32::from(net)) << 96, u128::from(u32::from(ip)) << 96, self.prefix)
+            (IpAddr::V4(net), IpAddr::V4(ip)) => in_prefix(
+                u128::from(u32::from(net)) << 96,
+                u128::from(u32::from(ip)) << 96,
+                self.prefix,
+            ),
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                in_prefix(u128::from(net), u128::from(ip), self.prefix)
             }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => in_prefix(u128::from(net), u128::from(ip), self.prefix),
             _ => false,
         }
     }
@@ -237,20 +241,34 @@ mod tests {
     #[test]
     fn exact_host_matches_case_insensitively_and_only_on_its_ports() {
         let p = Policy {
-            allow: vec![entry(HostMatch::Exact("api.example.com".into()), &[443], false)],
+            allow: vec![entry(
+                HostMatch::Exact("api.example.com".into()),
+                &[443],
+                false,
+            )],
             allow_private: vec![],
         };
         assert!(p.check_host("API.Example.COM", 443).is_ok());
         assert!(p.check_host("api.example.com.", 443).is_ok());
-        assert_eq!(p.check_host("api.example.com", 80), Err(Refusal::NotAllowed));
-        assert_eq!(p.check_host("x.api.example.com", 443), Err(Refusal::NotAllowed));
+        assert_eq!(
+            p.check_host("api.example.com", 80),
+            Err(Refusal::NotAllowed)
+        );
+        assert_eq!(
+            p.check_host("x.api.example.com", 443),
+            Err(Refusal::NotAllowed)
+        );
         assert_eq!(p.check_host("example.com", 443), Err(Refusal::NotAllowed));
     }
 
     #[test]
     fn suffix_matches_subdomains_not_the_bare_name_or_lookalikes() {
         let p = Policy {
-            allow: vec![entry(HostMatch::Suffix(".example.org".into()), &[443, 8443], false)],
+            allow: vec![entry(
+                HostMatch::Suffix(".example.org".into()),
+                &[443, 8443],
+                false,
+            )],
             allow_private: vec![],
         };
         assert!(p.check_host("a.example.org", 443).is_ok());
@@ -287,7 +305,13 @@ mod tests {
         ] {
             assert!(is_special(ip(s)), "{s} should be special");
         }
-        for s in ["8.8.8.8", "1.1.1.1", "172.32.0.1", "100.128.0.1", "93.184.216.34"] {
+        for s in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "172.32.0.1",
+            "100.128.0.1",
+            "93.184.216.34",
+        ] {
             assert!(!is_special(ip(s)), "{s} should be public");
         }
     }
@@ -309,7 +333,12 @@ mod tests {
         ] {
             assert!(is_special(ip(s)), "{s} should be special");
         }
-        for s in ["2606:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808", "fec0::1"] {
+        for s in [
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+            "64:ff9b::808:808",
+            "fec0::1",
+        ] {
             let special = is_special(ip(s));
             assert_eq!(special, s == "fec0::1", "{s}");
         }
@@ -338,9 +367,15 @@ mod tests {
         let c = Cidr::parse("fd00::/8").expect("v6");
         assert!(c.contains(ip("fd12::1")));
         assert!(!c.contains(ip("fc00::1")));
-        assert!(Cidr::parse("127.0.0.1").expect("bare").contains(ip("127.0.0.1")));
-        assert!(!Cidr::parse("127.0.0.1").expect("bare").contains(ip("127.0.0.2")));
-        assert!(Cidr::parse("0.0.0.0/0").expect("all").contains(ip("8.8.8.8")));
+        assert!(Cidr::parse("127.0.0.1")
+            .expect("bare")
+            .contains(ip("127.0.0.1")));
+        assert!(!Cidr::parse("127.0.0.1")
+            .expect("bare")
+            .contains(ip("127.0.0.2")));
+        assert!(Cidr::parse("0.0.0.0/0")
+            .expect("all")
+            .contains(ip("8.8.8.8")));
         assert!(!Cidr::parse("0.0.0.0/0").expect("all").contains(ip("::1")));
         assert!(Cidr::parse("10.0.0.0/33").is_err());
         assert!(Cidr::parse("nonsense/8").is_err());

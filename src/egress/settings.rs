@@ -127,7 +127,10 @@ pub fn validate(f: &FileForwardProxy) -> Result<ForwardProxy, Vec<(String, Strin
                 HostMatch::Suffix(super::policy::normalize_host(s.trim()))
             }
             (None, Some(_)) => {
-                errs.push((format!("{path}.suffix"), "must start with `.`, e.g. `.example.org`".to_string()));
+                errs.push((
+                    format!("{path}.suffix"),
+                    "must start with `.`, e.g. `.example.org`".to_string(),
+                ));
                 continue;
             }
             _ => {
@@ -135,7 +138,10 @@ pub fn validate(f: &FileForwardProxy) -> Result<ForwardProxy, Vec<(String, Strin
                 continue;
             }
         };
-        let ports = a.ports.clone().unwrap_or_else(|| DEFAULT_ALLOW_PORTS.to_vec());
+        let ports = a
+            .ports
+            .clone()
+            .unwrap_or_else(|| DEFAULT_ALLOW_PORTS.to_vec());
         if ports.is_empty() || ports.contains(&0) {
             errs.push((format!("{path}.ports"), "list ports 1 to 65535".to_string()));
         }
@@ -171,7 +177,7 @@ mod tests {
     use super::*;
 
     fn parse(y: &str) -> Result<ForwardProxy, Vec<(String, String)>> {
-        let f: FileForwardProxy = serde_yaml::from_str(y).expect("yaml");
+        let f: FileForwardProxy = yaml_serde::from_str(y).expect("yaml");
         validate(&f)
     }
 
@@ -190,7 +196,10 @@ mod tests {
         )
         .expect("valid");
         assert_eq!(fp.tls_intercept.expect("tls").max_certs, DEFAULT_MAX_CERTS);
-        assert_eq!(fp.policy.allow[0].host, HostMatch::Exact("api.example.com".into()));
+        assert_eq!(
+            fp.policy.allow[0].host,
+            HostMatch::Exact("api.example.com".into())
+        );
         assert_eq!(fp.policy.allow[1].ports, vec![443, 80]);
         assert!(fp.policy.allow[1].allow_private);
     }

@@ -7,6 +7,7 @@ pub mod adopt;
 pub mod clients;
 pub mod config;
 pub mod fleet;
+pub mod egress;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
