@@ -6,8 +6,8 @@
 //! `pingora_prometheus::prometheus::default_registry()` (the registry Pingora's exporters
 //! gather); tests pass a fresh `Registry`.
 
-pub mod process;
 pub mod egress;
+pub mod process;
 
 use pingora_prometheus::prometheus::{
     self, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,

@@ -638,7 +638,11 @@ fn validate_file(fc: &FileConfig, path: &Path, errs: &mut Errors) -> Option<Conf
         }
         downstream::Downstream::default()
     });
-    let forward_proxy = match fc.forward_proxy.as_ref().map(crate::egress::settings::validate) {
+    let forward_proxy = match fc
+        .forward_proxy
+        .as_ref()
+        .map(crate::egress::settings::validate)
+    {
         None => None,
         Some(Ok(f)) => Some(f),
         Some(Err(problems)) => {

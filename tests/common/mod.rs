@@ -6,8 +6,8 @@
 pub mod adopt;
 pub mod clients;
 pub mod config;
-pub mod fleet;
 pub mod egress;
+pub mod fleet;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
