@@ -6,7 +6,8 @@
 # Usage: benches/load/profile.sh      (needs valgrind and wrk; installs them with apt-get as root)
 # Knobs: DURATION=4s (measured wrk run per path, under valgrind), CONNS=4, THREADS=1,
 #        ONLY="small inband_ok", NO_BUILD=1, BASE_PORT=18180, ERRGATE_ARGS (extra config YAML
-#        lines for errgate, e.g. $'access_log:\n  target: off')
+#        lines for errgate, e.g. $'access_log:\n  target: off'), KEEP=DIR (keep the callgrind
+#        dumps there, for callgrind_annotate)
 #
 # Method: the proxy runs under `valgrind --tool=callgrind`; after a 2 s warm-up (pools filled)
 # its counters are zeroed (`callgrind_control -z`), wrk runs for DURATION, the counters are
@@ -118,6 +119,10 @@ measure() { # measure TARGET PATH -> prints "Ir requests"
   sleep 0.5
   local ir
   ir=$(cat "$out"* 2>/dev/null | awk '/^(summary|totals):/ { s += $2 } END { print s + 0 }')
+  if [ -n "${KEEP:-}" ]; then
+    mkdir -p "$KEEP"
+    for f in "$out"*; do cp "$f" "$KEEP/$target-$(basename "$path")-$(basename "$f")"; done
+  fi
   kill -INT "$pid" 2>/dev/null || true
   for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   kill -9 "$pid" 2>/dev/null || true
@@ -135,15 +140,15 @@ for spec in "${PATHS[@]}"; do
   IFS='|' read -r name epath fpath kind <<<"$spec"
   read -r fir freq <<<"$(measure floor "$fpath")"
   read -r eir ereq <<<"$(measure errgate "$epath")"
-  f=$(awk -v i="$fir" -v r="$freq" 'BEGIN { printf "%.0f", r > 0 ? i / r : 0 }')
-  e=$(awk -v i="$eir" -v r="$ereq" 'BEGIN { printf "%.0f", r > 0 ? i / r : 0 }')
+  f=$(awk -v i="$fir" -v r="$freq" 'BEGIN { printf "%.0f", (r > 0 ? i / r : 0) }')
+  e=$(awk -v i="$eir" -v r="$ereq" 'BEGIN { printf "%.0f", (r > 0 ? i / r : 0) }')
   [ "$name" = small ] && floor_small=$f
   if [ "$kind" = success ]; then
-    ratio=$(awk -v e="$e" -v f="$f" 'BEGIN { printf "%.2f", f > 0 ? e / f : 0 }')
+    ratio=$(awk -v e="$e" -v f="$f" 'BEGIN { printf "%.2f", (f > 0 ? e / f : 0) }')
     verdict=$(awk -v r="$ratio" 'BEGIN { print (r <= 1.00 ? "met (<= 1.00x same path)" : "MISSED (> 1.00x same path)") }')
   else
     base=${floor_small:-$f}
-    ratio=$(awk -v e="$e" -v f="$base" 'BEGIN { printf "%.2f", f > 0 ? e / f : 0 }')
+    ratio=$(awk -v e="$e" -v f="$base" 'BEGIN { printf "%.2f", (f > 0 ? e / f : 0) }')
     verdict=$(awk -v r="$ratio" 'BEGIN { print (r <= 1.25 ? "met (<= 1.25x floor small)" : "MISSED (> 1.25x floor small)") }')
   fi
   printf '| %-14s | %-7s | %12s | %14s | %12sx | %-26s |\n' "$name" "$kind" "$f" "$e" "$ratio" "$verdict"
