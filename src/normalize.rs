@@ -223,10 +223,18 @@ pub fn must_hold(
     {
         None => true,
         Some(ct) => {
-            let ct = ct.to_ascii_lowercase();
-            ct.contains("json") || ct.starts_with("text/plain") || ct.contains("javascript")
+            let ct = ct.as_bytes();
+            contains_ignore_case(ct, b"json")
+                || ct.len() >= 10 && ct[..10].eq_ignore_ascii_case(b"text/plain")
+                || contains_ignore_case(ct, b"javascript")
         }
     }
+}
+
+/// Whether `hay` contains `needle` (ASCII case-insensitive), without allocating.
+fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 /// The scan facts of a held body once reading stopped. `state` is what the reader knows

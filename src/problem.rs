@@ -417,7 +417,7 @@ impl Problem {
         }
         out.push('\n');
         out.push_str(&String::from_utf8_lossy(
-            &self.to_json(type_base, request_id),
+            &self.to_json_pretty(type_base, request_id),
         ));
         out
     }
@@ -439,9 +439,8 @@ impl Problem {
         s
     }
 
-    /// The JSON body.
-    pub fn to_json(&self, type_base: &str, request_id: &str) -> Vec<u8> {
-        let wire = Wire {
+    fn wire<'a>(&'a self, type_base: &str, request_id: &'a str) -> Wire<'a> {
+        Wire {
             type_uri: self.type_uri(type_base),
             title: &self.title,
             status: self.status,
@@ -454,28 +453,39 @@ impl Problem {
             upstream: &self.upstream,
             errors: &self.errors,
             request_id,
-        };
+        }
+    }
+
+    /// The JSON body, compact (what the proxy sends).
+    pub fn to_json(&self, type_base: &str, request_id: &str) -> Vec<u8> {
+        let mut out = Vec::with_capacity(512);
         // Serializing plain strings, numbers and an already-valid Value cannot fail.
-        serde_json::to_vec_pretty(&wire).unwrap_or_else(|_| b"{}".to_vec())
+        match serde_json::to_writer(&mut out, &self.wire(type_base, request_id)) {
+            Ok(()) => out,
+            Err(_) => b"{}".to_vec(),
+        }
+    }
+
+    /// The JSON body, indented for people (`explain`, `normalize`).
+    pub fn to_json_pretty(&self, type_base: &str, request_id: &str) -> Vec<u8> {
+        serde_json::to_vec_pretty(&self.wire(type_base, request_id))
+            .unwrap_or_else(|_| b"{}".to_vec())
     }
 }
 
 /// A stable English title from a reason: `MEMBER_NOT_FOUND` -> `Member not found`.
 pub fn title_for_reason(reason: &str) -> String {
     let mut out = String::with_capacity(reason.len());
-    for (i, word) in reason.split('_').filter(|w| !w.is_empty()).enumerate() {
-        if i > 0 {
-            out.push(' ');
-        }
-        let lower = word.to_ascii_lowercase();
-        if i == 0 {
-            let mut chars = lower.chars();
+    for word in reason.split('_').filter(|w| !w.is_empty()) {
+        if out.is_empty() {
+            let mut chars = word.chars();
             if let Some(first) = chars.next() {
                 out.push(first.to_ascii_uppercase());
-                out.push_str(chars.as_str());
+                out.extend(chars.map(|c| c.to_ascii_lowercase()));
             }
         } else {
-            out.push_str(&lower);
+            out.push(' ');
+            out.extend(word.chars().map(|c| c.to_ascii_lowercase()));
         }
     }
     out
