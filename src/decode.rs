@@ -17,6 +17,36 @@ const BUDGET_REACHED: &str = "decoded-byte budget reached";
 /// Bytes the brotli decoder buffers internally.
 const BROTLI_BUFFER: usize = 4096;
 
+/// The smallest brotli window (WBITS, 18..=24) that holds `max_decoded` bytes of output.
+///
+/// Why: a brotli stream declares its window (up to 16 MiB) in its first bits, and the decoder
+/// allocates a ring buffer of that size before decoding anything: for a bomb that is most of
+/// the cost. errgate never decodes more than `max_decoded` bytes, and while the output is
+/// shorter than the window every back-reference and dictionary reference decodes the same
+/// (RFC 7932 §4: the largest distance is min(window - 16, bytes so far)), so a window of at
+/// least `max_decoded + 16` bytes gives the same output up to the budget.
+fn brotli_window_bits(max_decoded: u64) -> u8 {
+    let need = max_decoded.saturating_add(16);
+    let mut bits = 18u8;
+    while bits < 24 && (1u64 << bits) < need {
+        bits += 1;
+    }
+    bits
+}
+
+/// The first byte of a brotli stream with its WBITS lowered to `wbits` when it declares a
+/// larger window in the 4-bit form (WBITS 18..=24: bit 0 set, bits 1-3 = WBITS - 17). Other
+/// forms (WBITS 16, 17 and 10..=15) are already small and are left alone.
+fn shrink_brotli_window(first: u8, wbits: u8) -> u8 {
+    let n = (first >> 1) & 0b111;
+    let want = wbits.saturating_sub(17).clamp(1, 7);
+    if first & 1 == 1 && n != 0 && n > want {
+        (first & !0b1110) | (want << 1)
+    } else {
+        first
+    }
+}
+
 /// Why a body could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
@@ -70,6 +100,9 @@ pub struct BodyScan<'s> {
     inner: Inner<'s>,
     encoding: &'static str,
     corrupt: bool,
+    /// For brotli: the largest window the decoder is allowed to allocate, until the stream
+    /// header (first byte) has been seen.
+    brotli_window: Option<u8>,
 }
 
 // === impl BodyScan ===
@@ -108,10 +141,13 @@ impl<'s> BodyScan<'s> {
             ),
             Some(other) => return Err(DecodeError::Unsupported(other.to_string())),
         };
+        let brotli_window =
+            matches!(inner, Inner::Brotli(_)).then(|| brotli_window_bits(max_decoded));
         Ok(BodyScan {
             inner,
             encoding,
             corrupt: false,
+            brotli_window,
         })
     }
 
@@ -128,7 +164,15 @@ impl<'s> BodyScan<'s> {
             Inner::Identity(s) => s.write_all(chunk),
             Inner::Gzip(d) => d.write_all(chunk),
             Inner::Deflate(d) => d.write_all(chunk),
-            Inner::Brotli(d) => d.write_all(chunk),
+            Inner::Brotli(d) => match (self.brotli_window.take(), chunk.split_first()) {
+                (Some(wbits), Some((&first, rest))) => d
+                    .write_all(&[shrink_brotli_window(first, wbits)])
+                    .and_then(|()| d.write_all(rest)),
+                (window, _) => {
+                    self.brotli_window = window;
+                    d.write_all(chunk)
+                }
+            },
         };
         match r {
             Ok(()) => Ok(()),
@@ -241,6 +285,51 @@ mod tests {
         assert!(
             matches!(&b.scanner().field(0).map(|f| &f.value), Some(Captured::Num(n)) if n == "20002")
         );
+    }
+
+    #[test]
+    fn brotli_window_is_lowered_only_when_larger_than_the_budget_needs() {
+        assert_eq!(brotli_window_bits(64 * 1024), 18);
+        assert_eq!(brotli_window_bits(1 << 18), 19);
+        assert_eq!(brotli_window_bits(1), 18);
+        assert_eq!(brotli_window_bits(u64::MAX), 24);
+        // WBITS 24 (bit 0 set, n = 7) lowered to 19 (n = 2); the other bits are kept.
+        assert_eq!(shrink_brotli_window(0b1111_1111, 19), 0b1111_0101);
+        // WBITS 18 (n = 1) is already small.
+        assert_eq!(shrink_brotli_window(0b0000_0011, 19), 0b0000_0011);
+        // WBITS 16 (bit 0 clear) and the 7-bit forms (n = 0) are left alone.
+        assert_eq!(shrink_brotli_window(0b1111_1110, 19), 0b1111_1110);
+        assert_eq!(shrink_brotli_window(0b1111_0001, 19), 0b1111_0001);
+    }
+
+    #[test]
+    fn large_window_brotli_decodes_the_same_under_a_lowered_window() {
+        let plain: Vec<u8> = (0..300_000u32)
+            .flat_map(|i| format!("{{\"k\":{}}}", i % 977).into_bytes())
+            .collect();
+        let mut enc = Vec::new();
+        {
+            let mut w = brotli::CompressorWriter::new(&mut enc, 4096, 9, 24);
+            w.write_all(&plain).expect("compress");
+        }
+        for budget in [1u64 << 10, 1 << 16, 1 << 18, 1 << 20] {
+            let window = brotli_window_bits(budget);
+            let mut lowered = enc.clone();
+            lowered[0] = shrink_brotli_window(lowered[0], window);
+            assert_ne!(
+                lowered[0], enc[0],
+                "the test stream must declare a large window"
+            );
+            let mut out = Vec::new();
+            let mut d = brotli_decompressor::DecompressorWriter::new(&mut out, 4096);
+            // Decoding past the window may fail; what was decoded up to the budget must match.
+            let _ = d.write_all(&lowered);
+            let _ = d.flush();
+            drop(d);
+            let n = (budget as usize).min(plain.len());
+            assert!(out.len() >= n, "decoded {} of {n}", out.len());
+            assert_eq!(&out[..n], &plain[..n], "budget {budget}");
+        }
     }
 
     #[test]
