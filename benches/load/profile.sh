@@ -26,21 +26,8 @@ P_UP=$BASE_PORT
 P_PROXY=$((BASE_PORT + 1))
 P_ADMIN=$((BASE_PORT + 2))
 
-PATHS=(
-  "small|/pluralkit/small|/small|success"
-  "large_1MiB|/pluralkit/large|/large|success"
-  "status_error|/pluralkit/error|/error|error"
-  "inband_error|/openim/inband|/inband|error"
-  "inband_ok|/openim/inband-ok|/inband-ok|success"
-  "inband_1MiB_ok|/openim/inband-large-ok|/inband-large-ok|success"
-)
-if [ -n "${ONLY:-}" ]; then
-  kept=()
-  for spec in "${PATHS[@]}"; do
-    case " $ONLY " in *" ${spec%%|*} "*) kept+=("$spec") ;; esac
-  done
-  PATHS=("${kept[@]}")
-fi
+# shellcheck source=benches/load/paths.sh
+. "$REPO/benches/load/paths.sh"
 
 log() { echo "# $*" >&2; }
 die() { echo "error: $*" >&2; exit 1; }

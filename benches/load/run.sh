@@ -56,26 +56,11 @@ P_ERRGATE_NOLOG=$((BASE_PORT + 5))
 P_ADMIN=$((BASE_PORT + 12))
 P_ADMIN_NOLOG=$((BASE_PORT + 13))
 
-# name | errgate path | path on the floor, nginx, HAProxy and upstream | kind
-PATHS=(
-  "small|/pluralkit/small|/small|success"
-  "large_1MiB|/pluralkit/large|/large|success"
-  "status_error|/pluralkit/error|/error|error"
-  "inband_error|/openim/inband|/inband|error"
-  "inband_ok|/openim/inband-ok|/inband-ok|success"
-  "inband_1MiB_ok|/openim/inband-large-ok|/inband-large-ok|success"
-)
+# shellcheck source=benches/load/paths.sh
+. "$REPO/benches/load/paths.sh"
 
 log() { echo "# $*" >&2; }
 die() { echo "error: $*" >&2; exit 1; }
-
-if [ -n "${ONLY:-}" ]; then
-  kept=()
-  for spec in "${PATHS[@]}"; do
-    case " $ONLY " in *" ${spec%%|*} "*) kept+=("$spec") ;; esac
-  done
-  PATHS=("${kept[@]}")
-fi
 
 # --- tools -------------------------------------------------------------------------------------
 apt_updated=0
