@@ -177,7 +177,7 @@ pub fn admit<'s>(
             .as_ref()
             .and_then(|h| req.headers.get(h))
             .map(|v| v.as_bytes());
-        CooldownKey::new(&route.name, v)
+        CooldownKey::new(route.name.clone(), v)
     });
     let mut would_cooldown = false;
     if let Some(key) = &cooldown_key {

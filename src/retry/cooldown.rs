@@ -66,7 +66,8 @@ pub struct CooldownKey {
 impl CooldownKey {
     /// Build the key for route `route` (its configured name) and, if the route keys cooldowns by
     /// a header, that header's raw value.
-    pub fn new(route: &str, header_value: Option<&[u8]>) -> Self {
+    /// Pass the route's `Arc<str>` name to share it (no copy per request).
+    pub fn new(route: impl Into<Arc<str>>, header_value: Option<&[u8]>) -> Self {
         let digest = header_value.map(|value| {
             let full = Sha256::new()
                 .chain_update(KEY_DOMAIN)
@@ -77,7 +78,7 @@ impl CooldownKey {
             out
         });
         Self {
-            route: Arc::from(route),
+            route: route.into(),
             digest,
         }
     }
@@ -85,7 +86,7 @@ impl CooldownKey {
     /// A key from its parts as another replica published them (route name and digest).
     pub fn from_parts(route: &str, digest: Option<[u8; KEY_DIGEST_LEN]>) -> Self {
         Self {
-            route: Arc::from(route),
+            route: route.into(),
             digest,
         }
     }

@@ -6,7 +6,7 @@ fn secs(n: u64) -> Duration {
 }
 
 fn key(route: usize, value: &str) -> CooldownKey {
-    CooldownKey::new(&format!("r{route}"), Some(value.as_bytes()))
+    CooldownKey::new(format!("r{route}").as_str(), Some(value.as_bytes()))
 }
 
 #[tokio::test(start_paused = true)]
