@@ -335,29 +335,11 @@ impl Inner {
                 return;
             }
         };
-        let inner = match connect_timeout(self.client_listener).await {
-            Ok(s) => s,
-            Err(e) => {
-                log::error!("error={e} Cannot reach errgate's own client listener.");
-                let p = Problem::own(
-                    Code::Unavailable,
-                    502,
-                    "EGRESS_CONNECT_FAILED",
-                    "errgate's client listener is unreachable.",
-                );
-                self.refuse(
-                    &mut client,
-                    peer,
-                    &head.host,
-                    head.port,
-                    Refused {
-                        label: "connect_failed",
-                        problem: p,
-                    },
-                )
-                .await;
-                return;
-            }
+        let Some(inner) = self
+            .client_listener_or_refuse(&mut client, peer, head)
+            .await
+        else {
+            return;
         };
         if client.write_all(ESTABLISHED).await.is_err() {
             return;
@@ -389,10 +371,16 @@ impl Inner {
         pipe(tls, inner).await;
     }
 
-    /// Absolute-form request to a routed host: the connection goes to the client listener.
-    async fn forward(&self, mut client: TcpStream, peer: SocketAddr, head: &Head, buf: Vec<u8>) {
-        let mut inner = match connect_timeout(self.client_listener).await {
-            Ok(s) => s,
+    /// A connection to errgate's own client listener, or the client is answered 502
+    /// `EGRESS_CONNECT_FAILED` (and `None`).
+    async fn client_listener_or_refuse(
+        &self,
+        client: &mut TcpStream,
+        peer: SocketAddr,
+        head: &Head,
+    ) -> Option<TcpStream> {
+        match connect_timeout(self.client_listener).await {
+            Ok(s) => Some(s),
             Err(e) => {
                 log::error!("error={e} Cannot reach errgate's own client listener.");
                 let p = Problem::own(
@@ -401,19 +389,24 @@ impl Inner {
                     "EGRESS_CONNECT_FAILED",
                     "errgate's client listener is unreachable.",
                 );
-                self.refuse(
-                    &mut client,
-                    peer,
-                    &head.host,
-                    head.port,
-                    Refused {
-                        label: "connect_failed",
-                        problem: p,
-                    },
-                )
-                .await;
-                return;
+                let refused = Refused {
+                    label: "connect_failed",
+                    problem: p,
+                };
+                self.refuse(client, peer, &head.host, head.port, refused)
+                    .await;
+                None
             }
+        }
+    }
+
+    /// Absolute-form request to a routed host: the connection goes to the client listener.
+    async fn forward(&self, mut client: TcpStream, peer: SocketAddr, head: &Head, buf: Vec<u8>) {
+        let Some(mut inner) = self
+            .client_listener_or_refuse(&mut client, peer, head)
+            .await
+        else {
+            return;
         };
         self.metrics
             .connections
