@@ -15,7 +15,8 @@ use std::time::SystemTime;
 /// The proxy's limits.
 const LIMITS: ScanLimits = ScanLimits::DEFAULT;
 const HOLD_MAX: u64 = 64 * 1024;
-const DECODE_BUDGET: u64 = HOLD_MAX * 4;
+/// What the proxy decodes at most: the hold limit (`normalize::DECODE_BUDGET_FACTOR` is 1).
+const DECODE_BUDGET: u64 = HOLD_MAX;
 /// The size of each body as it arrives (compressed for the bombs).
 const BODY: usize = 64 * 1024;
 /// Upstream read size the proxy sees on a busy connection.
