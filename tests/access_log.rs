@@ -5,31 +5,32 @@
 mod common;
 use common::ops::*;
 use common::*;
+use std::path::Path;
 
 const MEMBER_404: &str = r#"{"message":"Member not found.","code":20002}"#;
 const PK_429: &str = r#"{"message":"429: too many requests","code":0}"#;
 const TRACE: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
-fn gate(m: &Mock, access_log: &str) -> Gate {
+/// Route `pk` to the mock, retries off, `access_log` as `access_log(gate directory)` says.
+fn gate(m: &Mock, access_log: impl FnOnce(&Path) -> serde_json::Value) -> Gate {
     let url = m.url();
-    let access_log = access_log.to_string();
-    Gate::start_custom(
-        move |port, admin, dir| {
-            let target = dir.join(ACCESS_LOG);
-            let al = access_log.replace("TARGET", &target.display().to_string());
-            format!(
-                "{}retry: {{ enabled: false }}\naccess_log: {al}\nroutes:\n  - name: pk\n    vendor: pluralkit\n    path_prefix: /pk\n    upstream: {url}\n",
-                base_yaml(port, admin, dir)
-            )
-        },
-        &[],
-    )
+    GateConfig::start_with(move |dir| {
+        GateConfig::new()
+            .set("retry", json!({"enabled": false}))
+            .set("access_log", access_log(dir))
+            .route(RouteConfig::new("pk", "pluralkit", "/pk", &url))
+    })
+}
+
+/// The access log to [`ACCESS_LOG`] in the gate's directory, JSON lines.
+fn to_file(dir: &Path) -> serde_json::Value {
+    json!({"target": dir.join(ACCESS_LOG)})
 }
 
 #[test]
 fn pass_through_is_logged_without_its_query() {
     let m = Mock::fixed(json(200, r#"{"id":"abcde"}"#));
-    let g = gate(&m, "{ target: TARGET }");
+    let g = gate(&m, to_file);
     let r = g.req(
         "GET",
         "/pk/systems/abcde?token=sk-query-secret",
@@ -67,7 +68,7 @@ fn pass_through_is_logged_without_its_query() {
 #[test]
 fn a_problem_carries_one_request_id_in_header_body_and_log() {
     let m = Mock::fixed(json(404, MEMBER_404));
-    let g = gate(&m, "{ target: TARGET }");
+    let g = gate(&m, to_file);
     let body = br#"{"name":"x"}"#;
     let r = g.req(
         "POST",
@@ -99,7 +100,7 @@ fn a_problem_carries_one_request_id_in_header_body_and_log() {
 #[test]
 fn a_valid_client_request_id_is_echoed_and_an_invalid_one_replaced() {
     let m = Mock::fixed(json(404, MEMBER_404));
-    let g = gate(&m, "{ target: TARGET }");
+    let g = gate(&m, to_file);
     let r = g.req("GET", "/pk/members/a", &[("X-Request-Id", "abc-42")], b"");
     assert_eq!(r.header("x-request-id"), Some("abc-42"));
     assert_eq!(r.json()["request_id"], "abc-42");
@@ -119,7 +120,7 @@ fn gateway_answers_and_cooldowns_are_logged() {
         &[("Content-Type", "application/json"), ("Retry-After", "30")],
         PK_429.as_bytes(),
     ));
-    let g = gate(&m, "{ target: TARGET }");
+    let g = gate(&m, to_file);
     let r = g.req("GET", "/nowhere", &[("X-Request-Id", "r-none")], b"");
     assert_eq!(r.status, 404);
     let v = g.access_line("r-none");
@@ -150,7 +151,10 @@ fn gateway_answers_and_cooldowns_are_logged() {
 #[test]
 fn text_format_keeps_the_query_when_asked() {
     let m = Mock::fixed(json(200, "{}"));
-    let g = gate(&m, "{ target: TARGET, format: text, include_query: true }");
+    let g = gate(
+        &m,
+        |dir| json!({"target": dir.join(ACCESS_LOG), "format": "text", "include_query": true}),
+    );
     assert_eq!(
         g.req("GET", "/pk/s?limit=5", &[("X-Request-Id", "t-1")], b"")
             .status,
@@ -178,7 +182,7 @@ fn text_format_keeps_the_query_when_asked() {
 #[test]
 fn off_writes_no_line() {
     let m = Mock::fixed(json(200, "{}"));
-    let g = gate(&m, "{ target: off }");
+    let g = gate(&m, |_| json!({"target": "off"}));
     assert_eq!(g.get("/pk/s").status, 200);
     std::thread::sleep(std::time::Duration::from_millis(300));
     assert!(!g.dir.path().join(ACCESS_LOG).exists());
@@ -188,16 +192,9 @@ fn off_writes_no_line() {
 #[test]
 fn on_by_default_to_stdout() {
     let m = Mock::fixed(json(200, "{}"));
-    let url = m.url();
-    let g = Gate::start_custom(
-        move |port, admin, dir| {
-            format!(
-                "{}routes:\n  - name: pk\n    vendor: pluralkit\n    path_prefix: /pk\n    upstream: {url}\n",
-                base_yaml(port, admin, dir)
-            )
-        },
-        &[],
-    );
+    let g = GateConfig::new()
+        .route(RouteConfig::new("pk", "pluralkit", "/pk", &m.url()))
+        .start();
     assert_eq!(
         g.req("GET", "/pk/s", &[("X-Request-Id", "d-1")], b"")
             .status,

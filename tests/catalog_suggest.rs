@@ -28,13 +28,7 @@ fn show(o: &Output) -> String {
 /// (every shipped catalog ends with its `entries:` list), and a config naming all five vendors.
 fn paste(suggestions: &str, dir: &Path) -> PathBuf {
     let cats = dir.join("catalogs");
-    std::fs::create_dir_all(&cats).expect("mkdir");
-    for e in std::fs::read_dir(repo().join("catalogs")).expect("catalogs") {
-        let p = e.expect("entry").path();
-        if p.extension().is_some_and(|x| x == "yaml") {
-            std::fs::copy(&p, cats.join(p.file_name().expect("name"))).expect("copy");
-        }
-    }
+    copy_catalogs(&cats);
     // Sections start with `# --- VENDOR: paste under ...`.
     let mut vendor: Option<String> = None;
     let mut sections: Vec<(String, String)> = Vec::new();
@@ -60,16 +54,17 @@ fn paste(suggestions: &str, dir: &Path) -> PathBuf {
         std::fs::write(&f, body).expect("write catalog");
     }
     let cfg = dir.join("errgate.yaml");
-    let mut text = format!(
-        "listen: 127.0.0.1:18080\nadmin_listen: 127.0.0.1:19090\ncatalog_dir: \"{}\"\nroutes:\n",
-        cats.display()
-    );
-    for v in ["mantago", "openim", "microcms", "tencent-im", "pluralkit"] {
-        text.push_str(&format!(
-            "  - {{ name: {v}, vendor: {v}, path_prefix: /{v}, upstream: \"http://127.0.0.1:9\" }}\n"
-        ));
-    }
-    std::fs::write(&cfg, text).expect("config");
+    ["mantago", "openim", "microcms", "tencent-im", "pluralkit"]
+        .iter()
+        .fold(GateConfig::new().unset("threads"), |c, v| {
+            c.route(RouteConfig::new(
+                v,
+                v,
+                &format!("/{v}"),
+                "http://127.0.0.1:9",
+            ))
+        })
+        .write(&cfg, 18080, 19090, &cats);
     cfg
 }
 

@@ -1128,13 +1128,15 @@ fn proxy_end_to_end_for_every_vendor() {
     }
     let urls: Vec<String> = mocks.iter().map(Mock::url).collect();
     let prefixes: Vec<String> = VENDORS.iter().map(|v| format!("/{v}")).collect();
-    let routes: Vec<RouteSpec<'_>> = VENDORS
+    let g = VENDORS
         .iter()
         .zip(prefixes.iter())
         .zip(urls.iter())
-        .map(|((v, p), u)| (*v, *v, p.as_str(), u.as_str()))
-        .collect();
-    let g = Gate::start(&routes, "retry: { enabled: false }");
+        .fold(
+            GateConfig::new().set("retry", json!({"enabled": false})),
+            |cfg, ((v, p), u)| cfg.route(RouteConfig::new(v, v, p, u)),
+        )
+        .start();
     let mut failures = Vec::new();
     for (i, c) in cases.iter().enumerate() {
         let body: &[u8] = if c.method == "POST" { b"{}" } else { b"" };

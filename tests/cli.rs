@@ -322,7 +322,8 @@ impl Setup {
         self.dir.path().join("errgate.yaml")
     }
 
-    /// Writes the config from a template, `@CATALOG_DIR@` replaced by `catalog_dir`.
+    /// Writes a config fixture (deliberately broken YAML/keys for the diagnostics tests), its
+    /// `@CATALOG_DIR@` replaced by `catalog_dir`.
     fn write_config(&self, template: &str, catalog_dir: &Path) {
         let text = template.replace("@CATALOG_DIR@", &catalog_dir.display().to_string());
         std::fs::write(self.config(), text).expect("write config");
@@ -330,12 +331,15 @@ impl Setup {
 
     /// A valid config with one route to `vendor`.
     fn write_simple_config(&self, vendor: &str, catalog_dir: &Path) {
-        self.write_config(
-            &format!(
-                "listen: 127.0.0.1:18080\nadmin_listen: 127.0.0.1:19090\ncatalog_dir: \"@CATALOG_DIR@\"\nroutes:\n  - name: r\n    vendor: {vendor}\n    path_prefix: /r\n    upstream: https://api.example.com/v1\n"
-            ),
-            catalog_dir,
-        );
+        GateConfig::new()
+            .unset("threads")
+            .route(RouteConfig::new(
+                "r",
+                vendor,
+                "/r",
+                "https://api.example.com/v1",
+            ))
+            .write(&self.config(), 18080, 19090, catalog_dir);
     }
 
     fn check(&self) -> Output {

@@ -74,6 +74,7 @@ fn help_and_version_exit_0_on_stdout() {
 fn broken_config() -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = dir.path().join("bad.yaml");
+    // Literal YAML on purpose: the unknown key is what makes it fail.
     std::fs::write(&cfg, "listen: 127.0.0.1:1\nbogus_key: 1\nroutes: []\n").expect("write");
     let p = cfg.display().to_string();
     (dir, p)
@@ -137,7 +138,9 @@ fn text_log_on_stderr_and_rust_log_filters() {
 #[test]
 fn healthcheck_against_a_running_gateway() {
     let dead = format!("http://127.0.0.1:{}", free_port());
-    let g = Gate::start(&[("pk", "pluralkit", "/pk", &dead)], "");
+    let g = GateConfig::new()
+        .route(RouteConfig::new("pk", "pluralkit", "/pk", &dead))
+        .start();
     let ready = format!("http://127.0.0.1:{}/readyz", g.admin);
     let o = errgate(&["healthcheck", "--url", &ready], &[]);
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
@@ -202,20 +205,15 @@ impl Drop for Running {
 }
 
 impl Running {
-    fn start(env: &[(&str, &str)], config_extra: &str) -> Running {
+    /// `cfg` is written with its own listeners and the repo's catalogs, plus route `pk` to a
+    /// closed port.
+    fn start(env: &[(&str, &str)], cfg: GateConfig) -> Running {
         let dir = tempfile::tempdir().expect("tempdir");
-        let cfg = dir.path().join("errgate.yaml");
         let dead = format!("http://127.0.0.1:{}", free_port());
-        std::fs::write(
-            &cfg,
-            format!(
-                "listen: 127.0.0.1:{}\nadmin_listen: 127.0.0.1:{}\ncatalog_dir: {}\n{config_extra}\nroutes:\n  - name: pk\n    vendor: pluralkit\n    path_prefix: /pk\n    upstream: {dead}\n",
-                free_port(),
-                free_port(),
-                repo().join("catalogs").display()
-            ),
-        )
-        .expect("config");
+        let path = dir.path().join("errgate.yaml");
+        cfg.route(RouteConfig::new("pk", "pluralkit", "/pk", &dead))
+            .write(&path, free_port(), free_port(), &repo().join("catalogs"));
+        let cfg = path;
         let log = dir.path().join("log");
         let mut c = Command::new(env!("CARGO_BIN_EXE_errgate"));
         c.args(["run", "--config"])
@@ -260,18 +258,24 @@ impl Running {
 
 #[test]
 fn errgate_threads_env_sets_the_worker_threads() {
-    let mut r = Running::start(&[("ERRGATE_THREADS", "3")], "threads: 7");
+    let mut r = Running::start(
+        &[("ERRGATE_THREADS", "3")],
+        GateConfig::new().set("threads", 7),
+    );
     let (log, _) = r.wait_log("Starting errgate.");
     assert!(log.contains(" threads=3 "), "env overrides config:\n{log}");
     drop(r);
-    let mut r = Running::start(&[], "threads: 7");
+    let mut r = Running::start(&[], GateConfig::new().set("threads", 7));
     let (log, _) = r.wait_log("Starting errgate.");
     assert!(log.contains(" threads=7 "), "config without env:\n{log}");
 }
 
 #[test]
 fn bad_errgate_threads_is_a_config_error() {
-    let mut r = Running::start(&[("ERRGATE_THREADS", "250m")], "");
+    let mut r = Running::start(
+        &[("ERRGATE_THREADS", "250m")],
+        GateConfig::new().unset("threads"),
+    );
     let (log, code) = r.wait_log("never printed");
     assert_eq!(code, Some(EXIT_CONFIG), "{log}");
     assert!(log.contains("ERRGATE_THREADS"), "{log}");

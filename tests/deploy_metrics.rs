@@ -111,15 +111,17 @@ fn scrape_after_traffic() -> String {
         }
     });
     let dead = format!("http://127.0.0.1:{}", free_port());
-    let g = Gate::start(
-        &[
-            ("pk", "pluralkit", "/pk", &m.url()),
-            ("rl", "pluralkit", "/rl", &m.url()),
-            ("dead", "pluralkit", "/dead", &dead),
-            ("oi", "openim", "/oi", &m.url()),
-        ],
-        "hold_max_bytes: 1024\ntimeouts: { connect: 1s, read: 700ms, total: 1s }",
-    );
+    let g = GateConfig::new()
+        .set("hold_max_bytes", 1024)
+        .set(
+            "timeouts",
+            json!({"connect": "1s", "read": "700ms", "total": "1s"}),
+        )
+        .route(RouteConfig::new("pk", "pluralkit", "/pk", &m.url()))
+        .route(RouteConfig::new("rl", "pluralkit", "/rl", &m.url()))
+        .route(RouteConfig::new("dead", "pluralkit", "/dead", &dead))
+        .route(RouteConfig::new("oi", "openim", "/oi", &m.url()))
+        .start();
     for path in [
         "/pk/ok",
         "/pk/nf",

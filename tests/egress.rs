@@ -30,19 +30,11 @@ fn pluralkit_mock() -> Mock {
     })
 }
 
-fn pluralkit_route(mock: &Mock) -> String {
-    format!(
-        "  - name: pluralkit\n    vendor: pluralkit\n    path_prefix: /\n    host: api.pluralkit.me\n    upstream: {}\n",
-        mock.url()
-    )
-}
-
-fn intercept_yaml(dir: &std::path::Path) -> String {
-    let ca = test_ca(dir);
-    format!(
-        "  tls_intercept:\n    ca_cert_file: {}\n    ca_key_file: {}\n",
-        ca.cert.display(),
-        ca.key.display()
+/// The gateway's only route: PluralKit by host name.
+fn pluralkit_gate(mock: &Mock) -> GateConfig {
+    GateConfig::new().route(
+        RouteConfig::new("pluralkit", "pluralkit", "/", &mock.url())
+            .set("host", "api.pluralkit.me"),
     )
 }
 
@@ -78,7 +70,7 @@ fn pluralkit_sdk_reaches_the_vendor_through_the_proxy_with_intercepted_tls() {
     );
 
     let mock = pluralkit_mock();
-    let pg = start_proxy_gate(&pluralkit_route(&mock), "", intercept_yaml);
+    let pg = start_proxy_gate(pluralkit_gate(&mock), json!({}), INTERCEPT);
     let ca_pem = pg.gate.dir.path().join("ca.pem");
     let key_pem = std::fs::read_to_string(pg.gate.dir.path().join("ca.key")).expect("key");
     let script = pg.gate.dir.path().join("sdk.py");
@@ -165,7 +157,7 @@ fn pluralkit_sdk_reaches_the_vendor_through_the_proxy_with_intercepted_tls() {
 #[test]
 fn absolute_form_http_to_a_routed_host_is_served_by_its_route() {
     let mock = pluralkit_mock();
-    let pg = start_proxy_gate(&pluralkit_route(&mock), "", |_| String::new());
+    let pg = start_proxy_gate(pluralkit_gate(&mock), json!({}), NO_INTERCEPT);
     let mut a = proxy_send(
         pg.proxy,
         b"GET http://api.pluralkit.me/v2/systems/zzzzz HTTP/1.1\r\nHost: api.pluralkit.me\r\nConnection: close\r\n\r\n",
@@ -196,11 +188,10 @@ fn absolute_form_http_to_a_routed_host_is_served_by_its_route() {
 fn allow_listed_host_is_tunnelled_byte_for_byte_without_interception() {
     let mock = pluralkit_mock();
     let echo = RawServer::start(true);
-    let allow = format!(
-        "  allow:\n    - host: 127.0.0.1\n      ports: [{}]\n      allow_private: true\n",
-        echo.port
-    );
-    let pg = start_proxy_gate(&pluralkit_route(&mock), &allow, intercept_yaml);
+    let allow = json!({
+        "allow": [{"host": "127.0.0.1", "ports": [echo.port], "allow_private": true}],
+    });
+    let pg = start_proxy_gate(pluralkit_gate(&mock), allow, INTERCEPT);
 
     // Data sent in the same write as the CONNECT head must not be lost; a TLS-looking record
     // must arrive as it is (nothing terminates TLS for a host without a route).
@@ -266,9 +257,9 @@ fn a_host_not_allowed_gets_403_and_nothing_is_connected_to() {
     let mock = pluralkit_mock();
     let target = RawServer::start(false);
     let pg = start_proxy_gate(
-        &pluralkit_route(&mock),
-        "  allow:\n    - host: example.com\n      ports: [443]\n",
-        intercept_yaml,
+        pluralkit_gate(&mock),
+        json!({"allow": [{"host": "example.com", "ports": [443]}]}),
+        INTERCEPT,
     );
     for raw in [
         format!(
@@ -317,11 +308,16 @@ fn private_addresses_are_refused_unless_explicitly_allowed() {
     let mock = pluralkit_mock();
     let target = RawServer::start(false);
     // The names are allowed, but they resolve to loopback and nothing allows private addresses.
-    let allow = format!(
-        "  allow:\n    - host: localhost\n      ports: [{p}]\n    - host: 127.0.0.1\n      ports: [{p}]\n    - host: \"::ffff:127.0.0.1\"\n      ports: [{p}]\n  allow_private: [10.0.0.0/8]\n",
-        p = target.port
-    );
-    let pg = start_proxy_gate(&pluralkit_route(&mock), &allow, |_| String::new());
+    let p = target.port;
+    let allow = json!({
+        "allow": [
+            {"host": "localhost", "ports": [p]},
+            {"host": "127.0.0.1", "ports": [p]},
+            {"host": "::ffff:127.0.0.1", "ports": [p]},
+        ],
+        "allow_private": ["10.0.0.0/8"],
+    });
+    let pg = start_proxy_gate(pluralkit_gate(&mock), allow, NO_INTERCEPT);
     for host in ["localhost", "127.0.0.1", "[::ffff:127.0.0.1]"] {
         let raw = format!(
             "CONNECT {host}:{p} HTTP/1.1\r\nHost: {host}:{p}\r\n\r\n",
@@ -349,18 +345,16 @@ fn a_bad_ca_key_stops_start_up_without_printing_it() {
     let bad = ca.key_pem.replace("-----\n", "-----\nQUJD");
     std::fs::write(&ca.key, &bad).expect("write");
     let mock = pluralkit_mock();
-    let yaml = format!(
-        "listen: 127.0.0.1:{}\nadmin_listen: 127.0.0.1:{}\ncatalog_dir: {}\nforward_proxy:\n  listen: 127.0.0.1:{}\n  tls_intercept:\n    ca_cert_file: {}\n    ca_key_file: {}\nroutes:\n{}",
-        free_port(),
-        free_port(),
-        repo().join("catalogs").display(),
-        free_port(),
-        ca.cert.display(),
-        ca.key.display(),
-        pluralkit_route(&mock)
-    );
     let cfg = dir.path().join("errgate.yaml");
-    std::fs::write(&cfg, yaml).expect("config");
+    pluralkit_gate(&mock)
+        .set(
+            "forward_proxy",
+            json!({
+                "listen": format!("127.0.0.1:{}", free_port()),
+                "tls_intercept": {"ca_cert_file": ca.cert, "ca_key_file": ca.key},
+            }),
+        )
+        .write(&cfg, free_port(), free_port(), &repo().join("catalogs"));
     let out = Command::new(env!("CARGO_BIN_EXE_errgate"))
         .args(["run", "--config"])
         .arg(&cfg)

@@ -59,19 +59,27 @@ impl Vendor {
     }
 }
 
+/// One replica's config: route `pk` to the vendor, cooldowns keyed by `X-Api-Key` shared through
+/// `redis`, retries off.
+fn replica(vendor: &Vendor, redis: &Redis) -> GateConfig {
+    GateConfig::new()
+        .set("retry", json!({"enabled": false}))
+        .set(
+            "cooldown",
+            json!({"key_header": "X-Api-Key", "store": redis.url(), "store_prefix": "fleettest"}),
+        )
+        .route(RouteConfig::new(
+            "pk",
+            "pluralkit",
+            "/pk",
+            &vendor.mock.url(),
+        ))
+}
+
 /// Three gateways sharing cooldowns through `redis`, keyed by `X-Api-Key`, retries off.
 fn fleet(vendor: &Vendor, redis: &Redis) -> [Gate; 3] {
-    let extra = format!(
-        "retry: {{ enabled: false }}\ncooldown: {{ key_header: X-Api-Key, store: \"{}\", store_prefix: fleettest }}",
-        redis.url()
-    );
-    let url = vendor.mock.url();
-    let routes = [("pk", "pluralkit", "/pk", url.as_str())];
-    let gates = [
-        Gate::start(&routes, &extra),
-        Gate::start(&routes, &extra),
-        Gate::start(&routes, &extra),
-    ];
+    let cfg = replica(vendor, redis);
+    let gates = [cfg.start(), cfg.start(), cfg.start()];
     for g in &gates {
         wait_store_state(g, "connected", Duration::from_secs(10));
     }
@@ -159,11 +167,7 @@ fn a_replica_started_later_loads_the_active_holds() {
     let vendor = Vendor::start(&[("k1", 3000)]);
     let [a, _b, _c] = fleet(&vendor, &redis);
     assert_vendor_rate_limit(&get(&a, "k1"));
-    let extra = format!(
-        "retry: {{ enabled: false }}\ncooldown: {{ key_header: X-Api-Key, store: \"{}\", store_prefix: fleettest }}",
-        redis.url()
-    );
-    let late = Gate::start(&[("pk", "pluralkit", "/pk", &vendor.mock.url())], &extra);
+    let late = replica(&vendor, &redis).start();
     wait_store_state(&late, "connected", Duration::from_secs(10));
     assert_cooldown(&get(&late, "k1"), "late");
     assert_eq!(vendor.hits("k1"), 1);
@@ -309,10 +313,16 @@ fn bounded_load_with_the_store_on_fails_no_request() {
 #[test]
 fn memory_store_is_the_default_and_shares_nothing() {
     let vendor = Vendor::start(&[("k1", 3000)]);
-    let g = Gate::start(
-        &[("pk", "pluralkit", "/pk", &vendor.mock.url())],
-        "retry: { enabled: false }\ncooldown: { key_header: X-Api-Key }",
-    );
+    let g = GateConfig::new()
+        .set("retry", json!({"enabled": false}))
+        .set("cooldown", json!({"key_header": "X-Api-Key"}))
+        .route(RouteConfig::new(
+            "pk",
+            "pluralkit",
+            "/pk",
+            &vendor.mock.url(),
+        ))
+        .start();
     let s = cooldown_status(&g);
     assert_eq!(s["store"], "memory", "{s}");
     assert_eq!(s["degraded"], false, "{s}");
@@ -326,14 +336,20 @@ fn memory_store_is_the_default_and_shares_nothing() {
 fn bad_store_settings_are_config_errors() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = dir.path().join("errgate.yaml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "catalog_dir: {}\ncooldown: {{ store: \"http://cache:6379\", store_prefix: \"a b\", store_password: {{ env: ERRGATE_TEST_UNSET_VAR }} }}\nroutes:\n  - name: pk\n    vendor: pluralkit\n    path_prefix: /pk\n    upstream: http://127.0.0.1:1\n    cooldown: {{ store: \"redis://x\" }}\n",
-            repo().join("catalogs").display()
-        ),
-    )
-    .expect("write");
+    GateConfig::new()
+        .set(
+            "cooldown",
+            json!({
+                "store": "http://cache:6379",
+                "store_prefix": "a b",
+                "store_password": {"env": "ERRGATE_TEST_UNSET_VAR"},
+            }),
+        )
+        .route(
+            RouteConfig::new("pk", "pluralkit", "/pk", "http://127.0.0.1:1")
+                .set("cooldown", json!({"store": "redis://x"})),
+        )
+        .write(&cfg, free_port(), free_port(), &repo().join("catalogs"));
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_errgate"))
         .args(["check", "--config"])
         .arg(&cfg)
@@ -361,25 +377,21 @@ fn reordering_routes_in_a_reload_keeps_each_hold_on_its_route() {
     // Holds are keyed by route name: swapping the routes' order must not move a hold.
     let vendor = Vendor::start(&[("k1", 5000)]);
     let url = vendor.mock.url();
-    let g = Gate::start(
-        &[
-            ("first", "pluralkit", "/first", &url),
-            ("second", "pluralkit", "/second", &url),
-        ],
-        "retry: { enabled: false }\ncooldown: { key_header: X-Api-Key }",
-    );
+    let base = GateConfig::new()
+        .set("retry", json!({"enabled": false}))
+        .set("cooldown", json!({"key_header": "X-Api-Key"}));
+    let first = RouteConfig::new("first", "pluralkit", "/first", &url);
+    let second = RouteConfig::new("second", "pluralkit", "/second", &url);
+    let g = base
+        .clone()
+        .route(first.clone())
+        .route(second.clone())
+        .start();
     let key = [("X-Api-Key", "k1")];
     assert_vendor_rate_limit_ms(&g.req("GET", "/first/systems/abc", &key, b""), 5000);
-    let text = std::fs::read_to_string(g.config_path()).expect("config");
-    let (head, routes) = text.split_once("routes:\n").expect("routes");
-    let lines: Vec<&str> = routes.lines().collect();
-    assert_eq!(lines.len(), 8, "{routes}");
-    let swapped = format!(
-        "{head}routes:\n{}\n{}\n",
-        lines[4..].join("\n"),
-        lines[..4].join("\n")
-    );
-    std::fs::write(g.config_path(), swapped).expect("write");
+    base.route(second)
+        .route(first)
+        .write(&g.config_path(), g.port, g.admin, &g.catalog_dir());
     let r = request(g.admin, "POST", "/-/reload", &[], b"");
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["result"], "reloaded", "{}", r.text());

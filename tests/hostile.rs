@@ -9,8 +9,8 @@
 
 mod common;
 
-use common::hostile::{exchange, gate_with_routes, Exchange, RawResp};
-use common::{json, Act, Gate, Mock};
+use common::hostile::{exchange, Exchange, RawResp};
+use common::{free_port, json, Act, Gate, GateConfig, Mock, RouteConfig};
 use std::io::Write;
 use std::time::Duration;
 
@@ -21,15 +21,16 @@ fn ok_mock() -> Mock {
     Mock::fixed(json(200, OK_BODY))
 }
 
-/// One route `/v` -> the mock under base path `/base`, retries off so counts are exact.
-fn gate_for(m: &Mock, extra_route_yaml: &str) -> Gate {
-    gate_with_routes(
-        &format!(
-            "  - name: v\n    vendor: pluralkit\n    path_prefix: /v\n    upstream: {}/base\n    retry: {{enabled: false}}\n    timeouts: {{read: 800ms, total: 3s}}\n{extra_route_yaml}",
-            m.url()
-        ),
-        "",
-    )
+/// Route `/v` -> the mock under base path `/base`, retries off so counts are exact.
+fn route_v(m: &Mock) -> RouteConfig {
+    RouteConfig::new("v", "pluralkit", "/v", &format!("{}/base", m.url()))
+        .set("retry", json!({"enabled": false}))
+        .set("timeouts", json!({"read": "800ms", "total": "3s"}))
+}
+
+/// A gateway with only [`route_v`].
+fn gate_for(m: &Mock) -> Gate {
+    GateConfig::new().route(route_v(m)).start()
 }
 
 fn send(g: &Gate, raw: &str) -> Exchange {
@@ -82,7 +83,7 @@ fn smuggling_cases() -> Vec<(&'static str, String, u16, bool)> {
 
 fn run_smuggling(pooled: bool) {
     let m = ok_mock();
-    let g = gate_for(&m, "");
+    let g = gate_for(&m);
     for (name, raw, want, by_pingora) in smuggling_cases() {
         if pooled {
             warm(&g);
@@ -127,7 +128,7 @@ fn smuggling_attempts_never_reach_a_pooled_upstream_connection() {
 #[test]
 fn the_vendor_sees_exactly_one_framing() {
     let m = ok_mock();
-    let g = gate_for(&m, "");
+    let g = gate_for(&m);
     // Chunked from the client: chunked to the vendor, no Content-Length.
     let ex = send(
         &g,
@@ -165,7 +166,7 @@ fn the_vendor_sees_exactly_one_framing() {
 #[test]
 fn absolute_form_target_is_routed_by_its_authority_and_forwarded_in_origin_form() {
     let m = ok_mock();
-    let g = gate_for(&m, "");
+    let g = gate_for(&m);
     let raw = format!(
         "GET http://127.0.0.1:{p}/v/abs?q=1 HTTP/1.1\r\nHost: 127.0.0.1:{p}\r\nConnection: close\r\n\r\n",
         p = g.port
@@ -181,7 +182,7 @@ fn absolute_form_target_is_routed_by_its_authority_and_forwarded_in_origin_form(
 #[test]
 fn expect_on_http_1_0_gets_no_interim_response_and_is_not_forwarded() {
     let m = ok_mock();
-    let g = gate_for(&m, "");
+    let g = gate_for(&m);
     let ex = send(
         &g,
         "POST /v/e HTTP/1.0\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc",
@@ -203,7 +204,7 @@ fn expect_on_http_1_0_gets_no_interim_response_and_is_not_forwarded() {
 #[test]
 fn traversal_is_refused_before_the_vendor_and_dot_segments_are_never_forwarded_raw() {
     let m = ok_mock();
-    let g = gate_for(&m, "");
+    let g = gate_for(&m);
     let refused = [
         "/v/..",
         "/v/../x",
@@ -259,13 +260,13 @@ fn traversal_is_refused_before_the_vendor_and_dot_segments_are_never_forwarded_r
 #[test]
 fn disallowed_methods_get_405_with_allow_and_are_never_forwarded() {
     let m = ok_mock();
-    let g = gate_with_routes(
-        &format!(
-            "  - name: v\n    vendor: pluralkit\n    path_prefix: /v\n    upstream: {u}/base\n  - name: ro\n    vendor: pluralkit\n    path_prefix: /ro\n    upstream: {u}/base\n    methods: [GET, HEAD]\n",
-            u = m.url()
-        ),
-        "",
-    );
+    let up = format!("{}/base", m.url());
+    let g = GateConfig::new()
+        .route(RouteConfig::new("v", "pluralkit", "/v", &up))
+        .route(
+            RouteConfig::new("ro", "pluralkit", "/ro", &up).set("methods", json!(["GET", "HEAD"])),
+        )
+        .start();
     let default_allow = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
     for (method, path, allow) in [
         ("TRACE", "/v/x", default_allow),
@@ -343,7 +344,7 @@ fn compressed_bombs_in_error_bodies_are_answered_from_the_status() {
             &bomb,
         );
         let m = Mock::fixed(resp);
-        let g = gate_for(&m, "");
+        let g = gate_for(&m);
         let ex = send(
             &g,
             "GET /v/bomb HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
@@ -414,7 +415,7 @@ fn run_faults(pooled: bool) {
                 vec![Act::Send(json(200, OK_BODY))]
             }
         });
-        let g = gate_for(&m, "");
+        let g = gate_for(&m);
         if pooled {
             // Keep-alive warm-up so the faulty request goes out on the pooled connection.
             let r = g.get("/v/warm");
@@ -472,10 +473,12 @@ fn injected_secrets_echoed_by_the_vendor_are_redacted_from_bodies_and_logs() {
         401,
         &format!(r#"{{"code":0,"message":"Invalid token Bearer {SECRET} (key {SECRET})"}}"#),
     ));
-    let g = gate_for(
-        &m,
-        &format!("    upstream_headers:\n      Authorization: \"Bearer {SECRET}\"\n"),
-    );
+    let g = GateConfig::new()
+        .route(route_v(&m).set(
+            "upstream_headers",
+            json!({"Authorization": format!("Bearer {SECRET}")}),
+        ))
+        .start();
     let ex = send(
         &g,
         "GET /v/me HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
@@ -498,11 +501,18 @@ fn injected_secrets_echoed_by_the_vendor_are_redacted_from_bodies_and_logs() {
 #[test]
 fn gateway_problems_carry_no_addresses_or_library_text_and_the_log_has_the_request_id() {
     // A closed port: connection refused.
-    let closed = common::free_port();
-    let g = gate_with_routes(
-        &format!("  - name: dead\n    vendor: pluralkit\n    path_prefix: /d\n    upstream: http://127.0.0.1:{closed}/base\n    retry: {{enabled: false}}\n"),
-        "",
-    );
+    let closed = free_port();
+    let g = GateConfig::new()
+        .route(
+            RouteConfig::new(
+                "dead",
+                "pluralkit",
+                "/d",
+                &format!("http://127.0.0.1:{closed}/base"),
+            )
+            .set("retry", json!({"enabled": false})),
+        )
+        .start();
     let ex = send(
         &g,
         "GET /d/x HTTP/1.1\r\nHost: a\r\nX-Request-Id: leak-check-1\r\nConnection: close\r\n\r\n",
@@ -536,14 +546,21 @@ fn check_refuses_framing_and_hop_by_hop_headers_in_upstream_headers() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = dir.path().join("errgate.yaml");
     let cat = common::repo().join("catalogs");
-    std::fs::write(
-        &cfg,
-        format!(
-            "catalog_dir: {}\nroutes:\n  - name: v\n    vendor: pluralkit\n    path_prefix: /v\n    upstream: http://127.0.0.1:1/base\n    upstream_headers:\n      Content-Length: \"5\"\n      Transfer-Encoding: chunked\n      Host: evil.example\n      Connection: close\n      Proxy-Authorization: x\n      X-Api-Key: fine\n",
-            cat.display()
-        ),
-    )
-    .expect("write");
+    GateConfig::new()
+        .route(
+            RouteConfig::new("v", "pluralkit", "/v", "http://127.0.0.1:1/base").set(
+                "upstream_headers",
+                json!({
+                    "Content-Length": "5",
+                    "Transfer-Encoding": "chunked",
+                    "Host": "evil.example",
+                    "Connection": "close",
+                    "Proxy-Authorization": "x",
+                    "X-Api-Key": "fine",
+                }),
+            ),
+        )
+        .write(&cfg, free_port(), free_port(), &cat);
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_errgate"))
         .args(["check", "--config"])
         .arg(&cfg)

@@ -150,10 +150,10 @@ fn load_while_catalogs_swap() {
             vec![Act::Send(json(404, MEMBER_404))]
         }
     });
-    let g = Gate::start(
-        &[("pk", "pluralkit", "/pk", &m.url())],
-        "catalog_poll_interval: 1s",
-    );
+    let g = GateConfig::new()
+        .set("catalog_poll_interval", "1s")
+        .route(RouteConfig::new("pk", "pluralkit", "/pk", &m.url()))
+        .start();
     let port = g.port;
     let t0 = Instant::now();
     let total = Arc::new(AtomicUsize::new(0));

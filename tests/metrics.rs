@@ -44,13 +44,11 @@ fn gate() -> (Gate, Mock) {
         }
     });
     let dead = format!("http://127.0.0.1:{}", free_port());
-    let g = Gate::start(
-        &[
-            ("pk", "pluralkit", "/pk", &m.url()),
-            ("dead", "pluralkit", "/dead", &dead),
-        ],
-        "retry: { enabled: false }",
-    );
+    let g = GateConfig::new()
+        .set("retry", json!({"enabled": false}))
+        .route(RouteConfig::new("pk", "pluralkit", "/pk", &m.url()))
+        .route(RouteConfig::new("dead", "pluralkit", "/dead", &dead))
+        .start();
     (g, m)
 }
 

@@ -2,7 +2,6 @@
 //! canonical facts as `X-Errgate-*` headers), `observe` (untouched; no retries, no cooldown
 //! answers, counted), the `Accept: application/problem+json` rule and `X-Errgate-Retry: off`.
 mod common;
-use common::adopt::*;
 use common::*;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -84,10 +83,10 @@ fn assert_vendor_response(r: &Resp, status: u16, path: &str) {
 #[test]
 fn annotate_keeps_the_vendor_response_and_adds_the_canonical_facts() {
     let m = pk_mock();
-    let g = gate_routes(
-        &route_yaml("pk", "pluralkit", "/pk", &m.url(), &["mode: annotate"]),
-        "cooldown: { enabled: false }",
-    );
+    let g = GateConfig::new()
+        .set("cooldown", json!({"enabled": false}))
+        .route(RouteConfig::new("pk", "pluralkit", "/pk", &m.url()).set("mode", "annotate"))
+        .start();
     let r = g.get("/pk/members/x");
     assert_vendor_response(&r, 404, "/members/x");
     assert_eq!(r.header("x-errgate-code"), Some("NOT_FOUND"));
@@ -153,19 +152,13 @@ fn annotate_keeps_the_vendor_response_and_adds_the_canonical_facts() {
 #[test]
 fn annotate_retries_when_the_route_says_so() {
     let m = pk_mock();
-    let g = gate_routes(
-        &route_yaml(
-            "pk",
-            "pluralkit",
-            "/pk",
-            &m.url(),
-            &[
-                "mode: annotate",
-                "retry: { enabled: true, max_attempts: 2 }",
-            ],
-        ),
-        "",
-    );
+    let g = GateConfig::new()
+        .route(
+            RouteConfig::new("pk", "pluralkit", "/pk", &m.url())
+                .set("mode", "annotate")
+                .set("retry", json!({"enabled": true, "max_attempts": 2})),
+        )
+        .start();
     let r = g.get("/pk/boom");
     assert_vendor_response(&r, 500, "/boom");
     assert_eq!(m.hits(), 2, "the route asked for retries");
@@ -174,10 +167,9 @@ fn annotate_retries_when_the_route_says_so() {
 #[test]
 fn observe_leaves_everything_untouched_and_counts_what_it_would_have_done() {
     let m = pk_mock();
-    let g = gate_routes(
-        &route_yaml("pk", "pluralkit", "/pk", &m.url(), &["mode: observe"]),
-        "",
-    );
+    let g = GateConfig::new()
+        .route(RouteConfig::new("pk", "pluralkit", "/pk", &m.url()).set("mode", "observe"))
+        .start();
     for (path, status) in [("/members/x", 404), ("/switches", 400), ("/boom", 500)] {
         let r = g.req(
             "GET",
@@ -226,10 +218,10 @@ fn observe_leaves_everything_untouched_and_counts_what_it_would_have_done() {
 #[test]
 fn a_client_turns_errgate_retries_off_per_request() {
     let m = pk_mock();
-    let g = Gate::start(
-        &[("pk", "pluralkit", "/pk", &m.url())],
-        "cooldown: { enabled: false }",
-    );
+    let g = GateConfig::new()
+        .set("cooldown", json!({"enabled": false}))
+        .route(RouteConfig::new("pk", "pluralkit", "/pk", &m.url()))
+        .start();
     let r = g.req("GET", "/pk/boom", &[("X-Errgate-Retry", "off")], b"");
     assert_eq!(r.status, 500, "{}", r.text());
     assert_eq!(r.header("content-type"), Some("application/problem+json"));

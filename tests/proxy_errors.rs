@@ -7,7 +7,12 @@ use serde_json::{json as j, Value};
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-const NO_RETRY: &str = "retry: { enabled: false }\ncooldown: { enabled: false }";
+/// Retry and cooldown off: one request, one vendor answer.
+fn no_retry() -> GateConfig {
+    GateConfig::new()
+        .set("retry", json!({"enabled": false}))
+        .set("cooldown", json!({"enabled": false}))
+}
 
 // ---------------------------------------------------------------- helpers
 
@@ -130,7 +135,9 @@ const PK_404: &str = r#"{"code":20002,"message":"Member not found."}"#;
 #[test]
 fn pluralkit_404_member_not_found_becomes_canonical_not_found() {
     let m = Mock::fixed(json(404, PK_404));
-    let g = Gate::start(&[("pk", "pluralkit", "/pluralkit", &m.url())], NO_RETRY);
+    let g = no_retry()
+        .route(RouteConfig::new("pk", "pluralkit", "/pluralkit", &m.url()))
+        .start();
     let p = get_problem(&g, "/pluralkit/members/abcde");
     assert_eq!(p.status, 404);
     let v = &p.v;
@@ -173,7 +180,9 @@ fn pluralkit_429_body_retry_after_becomes_retry_hint_and_header() {
     let body =
         r#"{"message":"429: too many requests","retry_after":2543,"scope":"generic","code":0}"#;
     let m = Mock::fixed(json(429, body));
-    let g = Gate::start(&[("pk", "pluralkit", "/pluralkit", &m.url())], NO_RETRY);
+    let g = no_retry()
+        .route(RouteConfig::new("pk", "pluralkit", "/pluralkit", &m.url()))
+        .start();
     let p = get_problem(&g, "/pluralkit/systems/x");
     assert_eq!(p.status, 429);
     assert_eq!(p.v["code"], "RESOURCE_EXHAUSTED");
@@ -191,10 +200,10 @@ fn pluralkit_429_body_retry_after_becomes_retry_hint_and_header() {
 fn pluralkit_429_retry_hint_beyond_retry_after_max_is_rejected() {
     let body = r#"{"message":"429: too many requests","retry_after":86400000,"code":0}"#;
     let m = Mock::fixed(json(429, body));
-    let g = Gate::start(
-        &[("pk", "pluralkit", "/pluralkit", &m.url())],
-        &format!("{NO_RETRY}\nretry_after_max: 10s"),
-    );
+    let g = no_retry()
+        .set("retry_after_max", "10s")
+        .route(RouteConfig::new("pk", "pluralkit", "/pluralkit", &m.url()))
+        .start();
     let p = get_problem(&g, "/pluralkit/systems/x");
     assert_eq!(p.status, 429);
     // A day is not believed: no hint rather than a cooldown at the cap.
@@ -206,7 +215,9 @@ fn pluralkit_429_retry_hint_beyond_retry_after_max_is_rejected() {
 fn pluralkit_400_field_errors_map_becomes_errors_array_with_field_keys() {
     let body = r#"{"code":40001,"message":"Error parsing JSON model","errors":{"name":[{"message":"Member name too long.","max_length":100,"actual_length":150}],"color":[{"message":"Invalid color."},{"message":"Must be hex."}]}}"#;
     let m = Mock::fixed(json(400, body));
-    let g = Gate::start(&[("pk", "pluralkit", "/pluralkit", &m.url())], NO_RETRY);
+    let g = no_retry()
+        .route(RouteConfig::new("pk", "pluralkit", "/pluralkit", &m.url()))
+        .start();
     let p = problem(g.req("PATCH", "/pluralkit/members/x", &[], br#"{"name":"x"}"#));
     assert_eq!(p.status, 400);
     assert_eq!(p.v["code"], "INVALID_ARGUMENT");
@@ -229,7 +240,9 @@ fn openim_inband_error_inside_200_gets_the_catalog_status() {
     let body =
         r#"{"errCode":1501,"errMsg":"TokenExpiredError","errDlt":": [1501]TokenExpiredError"}"#;
     let m = Mock::fixed(json(200, body));
-    let g = Gate::start(&[("oi", "openim", "/openim", &m.url())], NO_RETRY);
+    let g = no_retry()
+        .route(RouteConfig::new("oi", "openim", "/openim", &m.url()))
+        .start();
     let p = problem(g.req(
         "POST",
         "/openim/user/get_users",
@@ -259,7 +272,9 @@ const TIM_60007: &str = r#"{"ActionStatus":"FAIL","ErrorCode":60007,"ErrorInfo":
 #[test]
 fn tencent_im_inband_rate_limit_becomes_429_with_the_catalog_default_hint() {
     let m = Mock::fixed(json(200, TIM_60007));
-    let g = Gate::start(&[("tim", "tencent-im", "/tim", &m.url())], NO_RETRY);
+    let g = no_retry()
+        .route(RouteConfig::new("tim", "tencent-im", "/tim", &m.url()))
+        .start();
     let p = problem(g.req("POST", "/tim/v4/openim/sendmsg", &[], b"{}"));
     assert_eq!(p.status, 429);
     assert_eq!(p.v["code"], "RESOURCE_EXHAUSTED");
@@ -285,7 +300,9 @@ fn tencent_im_action_status_ok_passes_through_untouched() {
         ],
         body.as_bytes(),
     ));
-    let g = Gate::start(&[("tim", "tencent-im", "/tim", &m.url())], NO_RETRY);
+    let g = no_retry()
+        .route(RouteConfig::new("tim", "tencent-im", "/tim", &m.url()))
+        .start();
     let r = g.req("POST", "/tim/v4/openim/sendmsg", &[], b"{}");
     assert_eq!(r.status, 200);
     assert_eq!(r.raw_body, body.as_bytes());
@@ -305,7 +322,9 @@ fn mantago_error_code_as_string_and_as_number_give_the_same_answer() {
             r#"{"success":true,"data":{"messageId":"m1"}}"#,
         ))],
     ]);
-    let g = Gate::start(&[("mg", "mantago", "/mantago", &m.url())], NO_RETRY);
+    let g = no_retry()
+        .route(RouteConfig::new("mg", "mantago", "/mantago", &m.url()))
+        .start();
     let a = get_problem(&g, "/mantago/broadcast/0");
     assert_eq!(a.status, 401);
     assert_eq!(a.v["code"], "UNAUTHENTICATED");
@@ -324,7 +343,9 @@ fn mantago_error_code_as_string_and_as_number_give_the_same_answer() {
 #[test]
 fn microcms_400_ip_address_rejected_becomes_403_permission_denied() {
     let m = Mock::fixed(json(400, r#"{"message":"IP address rejected."}"#));
-    let g = Gate::start(&[("mc", "microcms", "/microcms", &m.url())], NO_RETRY);
+    let g = no_retry()
+        .route(RouteConfig::new("mc", "microcms", "/microcms", &m.url()))
+        .start();
     let p = get_problem(&g, "/microcms/api/v1/contents/blogs");
     assert_eq!(p.status, 403);
     assert_eq!(p.v["code"], "PERMISSION_DENIED");
@@ -348,13 +369,10 @@ fn uncataloged_vendor_code_is_derived_from_status_and_counted_as_uncataloged() {
             r#"{"errCode":98765,"errMsg":"NewError"}"#,
         ))],
     ]);
-    let g = Gate::start(
-        &[
-            ("pk", "pluralkit", "/pluralkit", &m.url()),
-            ("oi", "openim", "/openim", &m.url()),
-        ],
-        NO_RETRY,
-    );
+    let g = no_retry()
+        .route(RouteConfig::new("pk", "pluralkit", "/pluralkit", &m.url()))
+        .route(RouteConfig::new("oi", "openim", "/openim", &m.url()))
+        .start();
     let p = get_problem(&g, "/pluralkit/x/0");
     assert_eq!(p.status, 404);
     assert_eq!(p.v["code"], "NOT_FOUND");
@@ -388,7 +406,9 @@ fn uncataloged_vendor_code_is_derived_from_status_and_counted_as_uncataloged() {
 #[test]
 fn request_id_from_the_client_is_echoed_and_a_missing_one_is_generated() {
     let m = Mock::fixed(json(404, PK_404));
-    let g = Gate::start(&[("pk", "pluralkit", "/pluralkit", &m.url())], NO_RETRY);
+    let g = no_retry()
+        .route(RouteConfig::new("pk", "pluralkit", "/pluralkit", &m.url()))
+        .start();
     let p = problem(g.req(
         "GET",
         "/pluralkit/m",
@@ -428,7 +448,9 @@ fn assert_split_invariant(
         ));
     }
     let m = scripted(scripts);
-    let g = Gate::start(&[(name, vendor, prefix, &m.url())], NO_RETRY);
+    let g = no_retry()
+        .route(RouteConfig::new(name, vendor, prefix, &m.url()))
+        .start();
     let base = get_problem(&g, &format!("{prefix}/s/0"));
     for (i, s) in splits.iter().enumerate() {
         let p = get_problem(&g, &format!("{prefix}/s/{}", i + 1));
@@ -443,7 +465,9 @@ fn error_split_inside_strings_escapes_surrogates_and_numbers_gives_the_same_answ
     let low = offset_of(b, r"\ude00");
     let high = offset_of(b, r"\ud83d");
     let m = Mock::fixed(json(404, body));
-    let g = Gate::start(&[("pk", "pluralkit", "/pluralkit", &m.url())], NO_RETRY);
+    let g = no_retry()
+        .route(RouteConfig::new("pk", "pluralkit", "/pluralkit", &m.url()))
+        .start();
     let p = get_problem(&g, "/pluralkit/m");
     assert_eq!(p.v["reason"], "MEMBER_NOT_FOUND");
     assert_eq!(p.v["upstream"]["message"], "Member A\u{1F600} not found.");
@@ -541,7 +565,9 @@ fn compressed_error_bodies_give_the_same_answer_as_plain() {
         chunked_enc("br", &br, &(1..br.len()).collect::<Vec<_>>()),
         chunked_enc("gzip", &gz, &(1..gz.len()).collect::<Vec<_>>()),
     ]);
-    let g = Gate::start(&[("pk", "pluralkit", "/pluralkit", &m.url())], NO_RETRY);
+    let g = no_retry()
+        .route(RouteConfig::new("pk", "pluralkit", "/pluralkit", &m.url()))
+        .start();
     let base = get_problem(&g, "/pluralkit/c/0");
     assert_eq!(base.v["reason"], "MEMBER_NOT_FOUND");
     let names = [
@@ -565,7 +591,9 @@ fn compressed_error_bodies_give_the_same_answer_as_plain() {
 fn html_502_from_a_load_balancer_becomes_unavailable_without_a_message() {
     let html = b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body>\r\n</html>\r\n";
     let m = Mock::fixed(response(502, &[("Content-Type", "text/html")], html));
-    let g = Gate::start(&[("pk", "pluralkit", "/pluralkit", &m.url())], NO_RETRY);
+    let g = no_retry()
+        .route(RouteConfig::new("pk", "pluralkit", "/pluralkit", &m.url()))
+        .start();
     let p = get_problem(&g, "/pluralkit/systems/x");
     assert_eq!(p.v["code"], "UNAVAILABLE");
     assert_eq!(
@@ -588,7 +616,9 @@ fn html_502_from_a_load_balancer_becomes_unavailable_without_a_message() {
 #[test]
 fn empty_500_body_becomes_internal_with_null_code_and_message() {
     let m = Mock::fixed(response(500, &[("Content-Type", "application/json")], b""));
-    let g = Gate::start(&[("pk", "pluralkit", "/pluralkit", &m.url())], NO_RETRY);
+    let g = no_retry()
+        .route(RouteConfig::new("pk", "pluralkit", "/pluralkit", &m.url()))
+        .start();
     let p = get_problem(&g, "/pluralkit/systems/x");
     assert_eq!(p.status, 500);
     assert_eq!(p.v["code"], "INTERNAL");
@@ -608,7 +638,9 @@ fn truncated_json_error_body_still_gets_the_vendors_canonical_answer() {
             .to_vec();
     raw.extend_from_slice(prefix);
     let m = Mock::start(move |_, _| vec![Act::Send(raw.clone()), Act::Close]);
-    let g = Gate::start(&[("pk", "pluralkit", "/pluralkit", &m.url())], NO_RETRY);
+    let g = no_retry()
+        .route(RouteConfig::new("pk", "pluralkit", "/pluralkit", &m.url()))
+        .start();
     let p = get_problem(&g, "/pluralkit/members/x");
     assert_eq!(p.v["domain"], "pluralkit", "{}", p.v);
     assert_eq!(p.status, 404);
@@ -624,7 +656,9 @@ fn truncated_json_error_body_gets_a_canonical_answer() {
             .to_vec();
     raw.extend_from_slice(prefix);
     let m = Mock::start(move |_, _| vec![Act::Send(raw.clone()), Act::Close]);
-    let g = Gate::start(&[("pk", "pluralkit", "/pluralkit", &m.url())], NO_RETRY);
+    let g = no_retry()
+        .route(RouteConfig::new("pk", "pluralkit", "/pluralkit", &m.url()))
+        .start();
     let t0 = Instant::now();
     let p = get_problem(&g, "/pluralkit/members/x");
     assert!(t0.elapsed() < Duration::from_secs(5));
@@ -641,7 +675,9 @@ fn big_pk_error() -> String {
 fn error_body_larger_than_hold_limit_gets_a_canonical_answer() {
     let body = big_pk_error();
     let m = Mock::fixed(json(404, &body));
-    let g = Gate::start(&[("pk", "pluralkit", "/pluralkit", &m.url())], NO_RETRY);
+    let g = no_retry()
+        .route(RouteConfig::new("pk", "pluralkit", "/pluralkit", &m.url()))
+        .start();
     let t0 = Instant::now();
     let p = get_problem(&g, "/pluralkit/members/x");
     assert!(t0.elapsed() < Duration::from_secs(5));
@@ -666,7 +702,9 @@ fn error_body_larger_than_hold_limit_is_classified_from_the_prefix_read() {
             &[10, 30_000, 60_000, 90_000],
         )
     });
-    let g = Gate::start(&[("pk", "pluralkit", "/pluralkit", &m.url())], NO_RETRY);
+    let g = no_retry()
+        .route(RouteConfig::new("pk", "pluralkit", "/pluralkit", &m.url()))
+        .start();
     let p = get_problem(&g, "/pluralkit/members/x");
     assert_eq!(p.status, 404);
     assert_eq!(p.v["reason"], "MEMBER_NOT_FOUND");
@@ -691,7 +729,9 @@ fn inband_error_larger_than_hold_limit_is_still_an_error() {
             &[20, 40_000, 80_000],
         )
     });
-    let g = Gate::start(&[("oi", "openim", "/openim", &m.url())], NO_RETRY);
+    let g = no_retry()
+        .route(RouteConfig::new("oi", "openim", "/openim", &m.url()))
+        .start();
     let r = g.req("POST", "/openim/user/get_users", &[], b"{}");
     assert_ne!(r.status, 200, "an OpenIM error passed through as HTTP 200");
     let p = problem(r);

@@ -9,8 +9,16 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-const TIMEOUTS: &str =
-    "retry: { enabled: false }\ncooldown: { enabled: false }\ntimeouts: { connect: 1s, read: 500ms, total: 1s }";
+/// Retry and cooldown off, short timeouts.
+fn timeouts() -> GateConfig {
+    GateConfig::new()
+        .set("retry", json!({"enabled": false}))
+        .set("cooldown", json!({"enabled": false}))
+        .set(
+            "timeouts",
+            json!({"connect": "1s", "read": "500ms", "total": "1s"}),
+        )
+}
 
 // ---------------------------------------------------------------- helpers
 
@@ -120,13 +128,15 @@ fn raw_get(port: u16, path: &str) -> Raw {
 fn dead_upstream_gets_502_upstream_unavailable_and_errgate_keeps_serving() {
     let dead = format!("http://127.0.0.1:{}", free_port());
     let good = Mock::fixed(ok_json());
-    let g = Gate::start(
-        &[
-            ("dead", "pluralkit", "/dead", &dead),
-            ("pk", "pluralkit", "/pluralkit", &good.url()),
-        ],
-        TIMEOUTS,
-    );
+    let g = timeouts()
+        .route(RouteConfig::new("dead", "pluralkit", "/dead", &dead))
+        .route(RouteConfig::new(
+            "pk",
+            "pluralkit",
+            "/pluralkit",
+            &good.url(),
+        ))
+        .start();
     let t0 = Instant::now();
     let r = g.req("GET", "/dead/systems/x", &[("X-Request-Id", "dead-1")], b"");
     assert!(t0.elapsed() < Duration::from_secs(5));
@@ -173,7 +183,9 @@ fn upstream_resetting_or_closing_before_answering_gets_502_unavailable() {
         ],
         _ => vec![Act::Send(ok_json())],
     });
-    let g = Gate::start(&[("pk", "pluralkit", "/pluralkit", &m.url())], TIMEOUTS);
+    let g = timeouts()
+        .route(RouteConfig::new("pk", "pluralkit", "/pluralkit", &m.url()))
+        .start();
     for what in ["reset", "close", "reset inside the header"] {
         let r = g.get("/pluralkit/systems/x");
         let v = gateway_problem(&r, 502, "UNAVAILABLE");
@@ -201,7 +213,9 @@ fn silent_upstream_gets_504_deadline_exceeded_within_the_timeout() {
         0 => vec![Act::Sleep(Duration::from_secs(10)), Act::Close],
         _ => vec![Act::Send(ok_json())],
     });
-    let g = Gate::start(&[("pk", "pluralkit", "/pluralkit", &m.url())], TIMEOUTS);
+    let g = timeouts()
+        .route(RouteConfig::new("pk", "pluralkit", "/pluralkit", &m.url()))
+        .start();
     let t0 = Instant::now();
     let r = g.get("/pluralkit/systems/x");
     let took = t0.elapsed();
@@ -236,7 +250,9 @@ fn held_error_whose_body_stalls_is_answered_from_the_vendor_status_within_the_ti
         _ => vec![Act::Send(ok_json())],
     }
     });
-    let g = Gate::start(&[("pk", "pluralkit", "/pluralkit", &m.url())], TIMEOUTS);
+    let g = timeouts()
+        .route(RouteConfig::new("pk", "pluralkit", "/pluralkit", &m.url()))
+        .start();
     let t0 = Instant::now();
     let r = g.get("/pluralkit/members/x");
     let took = t0.elapsed();
@@ -292,7 +308,9 @@ fn assert_cut_success(r: &Raw, bound: Duration) {
 #[test]
 fn passthrough_body_cut_by_a_stalled_vendor_reaches_the_client_as_a_cut() {
     let m = stalling_success(Duration::from_millis(300));
-    let g = Gate::start(&[("pk", "pluralkit", "/pluralkit", &m.url())], TIMEOUTS);
+    let g = timeouts()
+        .route(RouteConfig::new("pk", "pluralkit", "/pluralkit", &m.url()))
+        .start();
     let r = raw_get(g.port, "/pluralkit/export");
     assert_cut_success(&r, Duration::from_secs(4));
     assert_serves_next(&g, "/pluralkit/systems/x");
@@ -310,7 +328,9 @@ fn passthrough_body_cut_by_a_stalled_vendor_reaches_the_client_as_a_cut() {
 fn passthrough_body_stall_is_cut_by_the_read_timeout() {
     // read: 500ms; the vendor stalls for 10 s, longer than the client waits (4 s).
     let m = stalling_success(Duration::from_secs(10));
-    let g = Gate::start(&[("pk", "pluralkit", "/pluralkit", &m.url())], TIMEOUTS);
+    let g = timeouts()
+        .route(RouteConfig::new("pk", "pluralkit", "/pluralkit", &m.url()))
+        .start();
     let r = raw_get(g.port, "/pluralkit/export");
     assert_cut_success(&r, Duration::from_secs(4));
     assert_serves_next(&g, "/pluralkit/systems/x");
@@ -322,10 +342,14 @@ fn read_timeout_bounds_the_wait_for_the_response_header() {
         0 => vec![Act::Sleep(Duration::from_secs(10)), Act::Close],
         _ => vec![Act::Send(ok_json())],
     });
-    let g = Gate::start(
-        &[("pk", "pluralkit", "/pluralkit", &m.url())],
-        "retry: { enabled: false }\ntimeouts: { connect: 1s, read: 300ms, total: 8s }",
-    );
+    let g = GateConfig::new()
+        .set("retry", json!({"enabled": false}))
+        .set(
+            "timeouts",
+            json!({"connect": "1s", "read": "300ms", "total": "8s"}),
+        )
+        .route(RouteConfig::new("pk", "pluralkit", "/pluralkit", &m.url()))
+        .start();
     let t0 = Instant::now();
     let r = g.get("/pluralkit/systems/x");
     let took = t0.elapsed();
@@ -348,7 +372,9 @@ fn upstream_reset_mid_body_after_success_header_cuts_the_client_connection() {
         ],
         _ => vec![Act::Send(ok_json())],
     });
-    let g = Gate::start(&[("pk", "pluralkit", "/pluralkit", &m.url())], TIMEOUTS);
+    let g = timeouts()
+        .route(RouteConfig::new("pk", "pluralkit", "/pluralkit", &m.url()))
+        .start();
     let r = raw_get(g.port, "/pluralkit/systems/x/members");
     assert_eq!(r.status, 200, "{}", r.head);
     assert_ne!(
@@ -382,10 +408,10 @@ fn upstream_reset_mid_body_after_success_header_cuts_the_client_connection() {
 #[test]
 fn request_body_above_the_limit_gets_413_without_contacting_the_vendor() {
     let m = Mock::fixed(ok_json());
-    let g = Gate::start(
-        &[("pk", "pluralkit", "/pluralkit", &m.url())],
-        &format!("{TIMEOUTS}\nmax_request_body_bytes: 1024"),
-    );
+    let g = timeouts()
+        .set("max_request_body_bytes", 1024)
+        .route(RouteConfig::new("pk", "pluralkit", "/pluralkit", &m.url()))
+        .start();
     let r = g.req("POST", "/pluralkit/members", &[], &[b'x'; 2048]);
     let v = gateway_problem(&r, 413, "INVALID_ARGUMENT");
     assert_eq!(v["reason"], "REQUEST_TOO_LARGE");

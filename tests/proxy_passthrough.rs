@@ -104,17 +104,17 @@ fn assert_same_bytes(got: &[u8], want: &[u8], what: &str) {
 }
 
 fn pk_gate(upstream: &str) -> Gate {
-    Gate::start(
-        &[("pk", "pluralkit", "/pluralkit", upstream)],
-        "retry: { enabled: false }",
-    )
+    GateConfig::new()
+        .set("retry", json!({"enabled": false}))
+        .route(RouteConfig::new("pk", "pluralkit", "/pluralkit", upstream))
+        .start()
 }
 
 fn oi_gate(upstream: &str) -> Gate {
-    Gate::start(
-        &[("oi", "openim", "/openim", upstream)],
-        "retry: { enabled: false }",
-    )
+    GateConfig::new()
+        .set("retry", json!({"enabled": false}))
+        .route(RouteConfig::new("oi", "openim", "/openim", upstream))
+        .start()
 }
 
 // ---------------------------------------------------------------- big bodies
@@ -378,13 +378,11 @@ fn inband_vendor_non_json_success_passes_untouched_without_holding() {
 fn no_content_204_passes_with_headers_for_both_vendor_kinds() {
     let raw = b"HTTP/1.1 204 No Content\r\nX-Vendor-Trace: nc\r\nETag: \"e204\"\r\n\r\n".to_vec();
     let m = Mock::fixed(raw);
-    let g = Gate::start(
-        &[
-            ("pk", "pluralkit", "/pluralkit", &m.url()),
-            ("oi", "openim", "/openim", &m.url()),
-        ],
-        "retry: { enabled: false }",
-    );
+    let g = GateConfig::new()
+        .set("retry", json!({"enabled": false}))
+        .route(RouteConfig::new("pk", "pluralkit", "/pluralkit", &m.url()))
+        .route(RouteConfig::new("oi", "openim", "/openim", &m.url()))
+        .start();
     for path in ["/pluralkit/members/x", "/openim/user/x"] {
         let r = g.req("DELETE", path, &[], b"");
         assert_eq!(r.status, 204, "{path}: {}", r.text());
@@ -429,13 +427,11 @@ fn redirect_passes_with_location_and_body() {
         ],
         body,
     ));
-    let g = Gate::start(
-        &[
-            ("pk", "pluralkit", "/pluralkit", &m.url()),
-            ("oi", "openim", "/openim", &m.url()),
-        ],
-        "retry: { enabled: false }",
-    );
+    let g = GateConfig::new()
+        .set("retry", json!({"enabled": false}))
+        .route(RouteConfig::new("pk", "pluralkit", "/pluralkit", &m.url()))
+        .route(RouteConfig::new("oi", "openim", "/openim", &m.url()))
+        .start();
     for path in ["/pluralkit/avatar", "/openim/object/x"] {
         let r = g.get(path);
         assert_eq!(r.status, 302, "{path}");
@@ -455,13 +451,11 @@ fn head_passes_the_vendor_headers_without_a_body() {
                 .to_vec(),
         )]
     });
-    let g = Gate::start(
-        &[
-            ("pk", "pluralkit", "/pluralkit", &m.url()),
-            ("oi", "openim", "/openim", &m.url()),
-        ],
-        "retry: { enabled: false }",
-    );
+    let g = GateConfig::new()
+        .set("retry", json!({"enabled": false}))
+        .route(RouteConfig::new("pk", "pluralkit", "/pluralkit", &m.url()))
+        .route(RouteConfig::new("oi", "openim", "/openim", &m.url()))
+        .start();
     for path in ["/pluralkit/systems/x", "/openim/user/x"] {
         let r = g.req("HEAD", path, &[], b"");
         assert_eq!(r.status, 200, "{path}");
@@ -541,13 +535,16 @@ fn request_method_path_query_body_and_end_to_end_headers_reach_the_vendor() {
 fn prefix_is_stripped_and_joined_with_the_upstream_base_path() {
     let m = Mock::fixed(json(200, "{}"));
     let with_base = format!("{}/v2", m.url());
-    let g = Gate::start(
-        &[
-            ("pk", "pluralkit", "/pluralkit", &with_base),
-            ("oi", "openim", "/im/openim", &m.url()),
-        ],
-        "retry: { enabled: false }",
-    );
+    let g = GateConfig::new()
+        .set("retry", json!({"enabled": false}))
+        .route(RouteConfig::new(
+            "pk",
+            "pluralkit",
+            "/pluralkit",
+            &with_base,
+        ))
+        .route(RouteConfig::new("oi", "openim", "/im/openim", &m.url()))
+        .start();
     let cases = [
         ("/pluralkit/systems/x?a=1", "/v2/systems/x?a=1"),
         ("/pluralkit", "/v2"),

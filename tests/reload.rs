@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 /// How long a change may take to be served.
 const BOUND: Duration = Duration::from_secs(10);
 /// A poll so slow it cannot be what reloads within [`BOUND`].
-const NO_POLL: &str = "catalog_poll_interval: 60s";
+/// The poll fallback out of the way: reloads come from the watcher or SIGHUP.
+fn no_poll() -> GateConfig {
+    GateConfig::new().set("catalog_poll_interval", "60s")
+}
 const OLD_REASON: &str = "MEMBER_NOT_FOUND";
 const MEMBER_404: &str = r#"{"message":"Member not found.","code":20002}"#;
 
@@ -46,9 +49,11 @@ fn write_rename(path: &Path, text: &str) {
     fs::rename(&tmp, path).expect("rename");
 }
 
-fn pk_gate(extra: &str) -> (Gate, Mock) {
+fn pk_gate(cfg: GateConfig) -> (Gate, Mock) {
     let m = Mock::fixed(json(404, MEMBER_404));
-    let g = Gate::start(&[("pk", "pluralkit", "/pk", &m.url())], extra);
+    let g = cfg
+        .route(RouteConfig::new("pk", "pluralkit", "/pk", &m.url()))
+        .start();
     (g, m)
 }
 
@@ -138,7 +143,7 @@ fn reloaded_by(g: &Gate, trigger: &str) -> usize {
 
 #[test]
 fn watcher_sees_in_place_edit() {
-    let (g, _m) = pk_gate(NO_POLL);
+    let (g, _m) = pk_gate(no_poll());
     assert_eq!(reason(g.port), OLD_REASON);
     write_in_place(
         &g.catalog_dir().join("pluralkit.yaml"),
@@ -152,7 +157,7 @@ fn watcher_sees_in_place_edit() {
 
 #[test]
 fn watcher_sees_write_and_rename() {
-    let (g, _m) = pk_gate(NO_POLL);
+    let (g, _m) = pk_gate(no_poll());
     assert_eq!(reason(g.port), OLD_REASON);
     write_rename(
         &g.catalog_dir().join("pluralkit.yaml"),
@@ -171,30 +176,27 @@ fn watcher_sees_write_and_rename() {
 fn watcher_sees_configmap_symlink_swap() {
     use std::os::unix::fs::symlink;
     let m = Mock::fixed(json(404, MEMBER_404));
-    let dir = tempfile::tempdir().expect("tempdir");
-    let cm = dir.path().join("cm");
-    let v1 = cm.join("..2026_v1");
-    fs::create_dir_all(&v1).expect("mkdir");
-    let mut names = Vec::new();
-    for f in fs::read_dir(repo().join("catalogs")).expect("catalogs") {
-        let f = f.expect("entry").path();
-        if f.extension().is_some_and(|e| e == "yaml") {
-            let name = f.file_name().expect("name").to_owned();
-            fs::copy(&f, v1.join(&name)).expect("copy");
-            names.push(name);
+    let names = |dir: &Path| -> Vec<std::ffi::OsString> {
+        fs::read_dir(dir)
+            .expect("catalogs")
+            .map(|f| f.expect("entry").file_name())
+            .collect()
+    };
+    let g = GateConfig::start_with(|dir| {
+        let cm = dir.join("cm");
+        let v1 = cm.join("..2026_v1");
+        copy_catalogs(&v1);
+        symlink("..2026_v1", cm.join("..data")).expect("..data");
+        for n in names(&v1) {
+            symlink(Path::new("..data").join(&n), cm.join(&n)).expect("file link");
         }
-    }
-    symlink("..2026_v1", cm.join("..data")).expect("..data");
-    for n in &names {
-        symlink(Path::new("..data").join(n), cm.join(n)).expect("file link");
-    }
-    let (port, admin) = (free_port(), free_port());
-    let yaml = format!(
-        "listen: 127.0.0.1:{port}\nadmin_listen: 127.0.0.1:{admin}\ncatalog_dir: {}\nthreads: 2\n{NO_POLL}\nroutes:\n  - name: pk\n    vendor: pluralkit\n    path_prefix: /pk\n    upstream: {}\n",
-        cm.display(),
-        m.url()
-    );
-    let g = Gate::start_with_config(dir, &yaml, port, admin);
+        no_poll()
+            .set("catalog_dir", cm.display().to_string())
+            .route(RouteConfig::new("pk", "pluralkit", "/pk", &m.url()))
+    });
+    let cm = g.dir.path().join("cm");
+    let v1 = cm.join("..2026_v1");
+    let names = names(&v1);
     assert_eq!(reason(g.port), OLD_REASON);
     assert_eq!(
         catalogs_json(&g)["vendors"].as_object().map(|o| o.len()),
@@ -228,7 +230,7 @@ fn watcher_sees_configmap_symlink_swap() {
 
 #[test]
 fn watcher_sees_delete_and_create() {
-    let (g, _m) = pk_gate(NO_POLL);
+    let (g, _m) = pk_gate(no_poll());
     let f = g.catalog_dir().join("pluralkit.yaml");
     fs::remove_file(&f).expect("remove");
     // Without the file the route has no catalog: that reload is rejected, the old set serves.
@@ -247,7 +249,7 @@ fn watcher_sees_delete_and_create() {
 
 #[test]
 fn broken_catalog_keeps_last_good_set_until_fixed() {
-    let (g, _m) = pk_gate(NO_POLL);
+    let (g, _m) = pk_gate(no_poll());
     let f = g.catalog_dir().join("pluralkit.yaml");
     let hash0 = catalogs_json(&g)["vendors"]["pluralkit"]["hash"].clone();
 
@@ -299,7 +301,7 @@ fn broken_catalog_keeps_last_good_set_until_fixed() {
 /// trigger, and a broken catalog left alone is not re-read in a loop.
 #[test]
 fn watcher_does_not_reload_in_a_loop() {
-    let (g, _m) = pk_gate(NO_POLL);
+    let (g, _m) = pk_gate(no_poll());
     let outside = tempfile::tempdir().expect("tempdir");
     let alias = unwatched_alias(&g, outside.path());
     write_in_place(&alias, &with_reason("MEMBER_GONE_UNSEEN"));
@@ -322,7 +324,7 @@ fn watcher_does_not_reload_in_a_loop() {
 
 #[test]
 fn sighup_reloads() {
-    let (g, _m) = pk_gate(NO_POLL);
+    let (g, _m) = pk_gate(no_poll());
     let outside = tempfile::tempdir().expect("tempdir");
     let alias = unwatched_alias(&g, outside.path());
     let s0 = reload_metric(&g, "success");
@@ -339,7 +341,7 @@ fn sighup_reloads() {
 
 #[test]
 fn post_reload_reloads_and_reports_outcome() {
-    let (g, _m) = pk_gate(NO_POLL);
+    let (g, _m) = pk_gate(no_poll());
     let outside = tempfile::tempdir().expect("tempdir");
     let alias = unwatched_alias(&g, outside.path());
     let post = || request(g.admin, "POST", "/-/reload", &[], b"");
@@ -375,7 +377,7 @@ fn post_reload_reloads_and_reports_outcome() {
 
 #[test]
 fn periodic_poll_catches_a_missed_event() {
-    let (g, _m) = pk_gate("catalog_poll_interval: 300ms");
+    let (g, _m) = pk_gate(GateConfig::new().set("catalog_poll_interval", "300ms"));
     let outside = tempfile::tempdir().expect("tempdir");
     let alias = unwatched_alias(&g, outside.path());
     write_in_place(&alias, &with_reason("MEMBER_GONE_POLLED"));
@@ -385,7 +387,7 @@ fn periodic_poll_catches_a_missed_event() {
 /// The same, attributing the reload: with the watcher quiet it is the poll that reloads.
 #[test]
 fn missed_event_is_caught_by_the_poll() {
-    let (g, _m) = pk_gate("catalog_poll_interval: 300ms");
+    let (g, _m) = pk_gate(GateConfig::new().set("catalog_poll_interval", "300ms"));
     let outside = tempfile::tempdir().expect("tempdir");
     let alias = unwatched_alias(&g, outside.path());
     write_in_place(&alias, &with_reason("MEMBER_GONE_POLLED"));
@@ -398,7 +400,9 @@ fn missed_event_is_caught_by_the_poll() {
 fn config_change_of_upstream_takes_effect() {
     let a = Mock::fixed(json(200, r#"{"from":"a"}"#));
     let b = Mock::fixed(json(200, r#"{"from":"b"}"#));
-    let g = Gate::start(&[("pk", "pluralkit", "/pk", &a.url())], NO_POLL);
+    let g = no_poll()
+        .route(RouteConfig::new("pk", "pluralkit", "/pk", &a.url()))
+        .start();
     let from = || g.get("/pk/systems/abc").text();
     assert_eq!(from(), r#"{"from":"a"}"#);
     let cfg = fs::read_to_string(g.config_path()).expect("config");

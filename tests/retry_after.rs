@@ -5,7 +5,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Retries and cooldown off: each request is exactly one vendor call, answered as is.
-const PLAIN: &str = "retry: { enabled: false }\ncooldown: { enabled: false }";
+/// Retry and cooldown off.
+fn plain() -> GateConfig {
+    GateConfig::new()
+        .set("retry", json!({"enabled": false}))
+        .set("cooldown", json!({"enabled": false}))
+}
 
 /// PluralKit's rate-limiter answer, without a body hint.
 const PK_429: &str = r#"{"message":"429: too many requests","code":0}"#;
@@ -25,9 +30,11 @@ fn pk503(headers: &[(&str, &str)]) -> Vec<u8> {
 const OK_BODY: &str = r#"{"id":"abcde","name":"ok"}"#;
 
 /// One gateway with route `pk` (PluralKit) in front of a mock answering `resp` to everything.
-fn gate_fixed(resp: Vec<u8>, extra: &str) -> (Gate, Mock) {
+fn gate_fixed(resp: Vec<u8>, cfg: GateConfig) -> (Gate, Mock) {
     let m = Mock::fixed(resp);
-    let g = Gate::start(&[("pk", "pluralkit", "/pk", &m.url())], extra);
+    let g = cfg
+        .route(RouteConfig::new("pk", "pluralkit", "/pk", &m.url()))
+        .start();
     (g, m)
 }
 
@@ -64,7 +71,7 @@ fn assert_pk_rate_limited(r: &Resp) -> (u64, u64) {
 
 #[test]
 fn retry_after_delay_seconds() {
-    let (g, m) = gate_fixed(pk429(&[("Retry-After", "2")], PK_429), PLAIN);
+    let (g, m) = gate_fixed(pk429(&[("Retry-After", "2")], PK_429), plain());
     let r = g.get("/pk/systems/abc");
     assert_eq!(assert_pk_rate_limited(&r), (2000, 2));
     assert_eq!(m.hits(), 1);
@@ -76,7 +83,9 @@ fn retry_after_http_date_in_the_future() {
         let at = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(3));
         vec![Act::Send(pk429(&[("Retry-After", &at)], PK_429))]
     });
-    let g = Gate::start(&[("pk", "pluralkit", "/pk", &m.url())], PLAIN);
+    let g = plain()
+        .route(RouteConfig::new("pk", "pluralkit", "/pk", &m.url()))
+        .start();
     let r = g.get("/pk/systems/abc");
     let (ms, secs) = assert_pk_rate_limited(&r);
     // The date has whole-second resolution: 3 s ahead, truncated, seen a moment later.
@@ -97,11 +106,11 @@ fn assert_pk_rate_limited_without_hint(r: &Resp) {
 #[test]
 fn retry_after_http_date_in_the_past_is_rejected_and_counted() {
     let past = httpdate::fmt_http_date(SystemTime::now() - Duration::from_secs(3600));
-    let (g, _m) = gate_fixed(pk429(&[("Retry-After", &past)], PK_429), PLAIN);
+    let (g, _m) = gate_fixed(pk429(&[("Retry-After", &past)], PK_429), plain());
     assert_pk_rate_limited_without_hint(&g.get("/pk/systems/abc"));
     // With the body's own hint, that one is used instead.
     let body = r#"{"message":"429: too many requests","retry_after":1500,"code":0}"#;
-    let (g2, _m2) = gate_fixed(pk429(&[("Retry-After", &past)], body), PLAIN);
+    let (g2, _m2) = gate_fixed(pk429(&[("Retry-After", &past)], body), plain());
     assert_eq!(assert_pk_rate_limited(&g2.get("/pk/x")), (1500, 2));
 }
 
@@ -109,7 +118,7 @@ fn retry_after_http_date_in_the_past_is_rejected_and_counted() {
 fn pluralkit_body_retry_after_millis() {
     let body =
         r#"{"message":"429: too many requests","retry_after":2543,"scope":"generic","code":0}"#;
-    let (g, _m) = gate_fixed(pk429(&[], body), PLAIN);
+    let (g, _m) = gate_fixed(pk429(&[], body), plain());
     let r = g.get("/pk/systems/abc");
     assert_eq!(assert_pk_rate_limited(&r), (2543, 3));
     assert_eq!(r.json()["upstream"]["message"], "429: too many requests");
@@ -139,7 +148,9 @@ fn pluralkit_x_ratelimit_reset_is_unix_millis() {
         ];
         vec![Act::Send(pk429(&headers, PK_429))]
     });
-    let g = Gate::start(&[("pk", "pluralkit", "/pk", &m.url())], PLAIN);
+    let g = plain()
+        .route(RouteConfig::new("pk", "pluralkit", "/pk", &m.url()))
+        .start();
     let (ms, secs) = assert_pk_rate_limited(&g.get("/pk/x/future"));
     // 2.5 s, not five minutes: the reset is milliseconds since the epoch.
     assert!((1_000..=2_500).contains(&ms), "retry_after_ms {ms}");
@@ -173,7 +184,9 @@ fn non_retryable_pluralkit_errors_carry_no_retry_hint() {
             br#"{"message":"Member not found.","code":20002}"#,
         ))]
     });
-    let g = Gate::start(&[("pk", "pluralkit", "/pk", &m.url())], "");
+    let g = GateConfig::new()
+        .route(RouteConfig::new("pk", "pluralkit", "/pk", &m.url()))
+        .start();
     for _ in 0..2 {
         let r = g.get("/pk/members/abc");
         assert_eq!(r.status, 404, "{}", r.text());
@@ -205,13 +218,10 @@ fn malformed_retry_after_is_ignored() {
         ],
         br#"{"message":"Too Many Requests"}"#,
     ));
-    let g = Gate::start(
-        &[
-            ("pk", "pluralkit", "/pk", &pk.url()),
-            ("mc", "microcms", "/mc", &mc.url()),
-        ],
-        PLAIN,
-    );
+    let g = plain()
+        .route(RouteConfig::new("pk", "pluralkit", "/pk", &pk.url()))
+        .route(RouteConfig::new("mc", "microcms", "/mc", &mc.url()))
+        .start();
     for case in ["word", "negative", "fraction", "date"] {
         let r = g.get(&format!("/pk/x/{case}"));
         assert_eq!(r.status, 429, "{case}: {}", r.text());
@@ -245,13 +255,10 @@ fn catalog_default_hints_for_rate_limit_codes() {
         vec![Act::Send(json(200, &body))]
     });
     let mc = Mock::fixed(json(429, r#"{"message":"Too Many Requests"}"#));
-    let g = Gate::start(
-        &[
-            ("tim", "tencent-im", "/tim", &tim.url()),
-            ("mc", "microcms", "/mc", &mc.url()),
-        ],
-        PLAIN,
-    );
+    let g = plain()
+        .route(RouteConfig::new("tim", "tencent-im", "/tim", &tim.url()))
+        .route(RouteConfig::new("mc", "microcms", "/mc", &mc.url()))
+        .start();
     for (path, reason, domain) in [
         ("/tim/v4/x/60007", "REST_RATE_LIMITED", "tencent-im"),
         ("/tim/v4/x/60011", "APPID_RATE_LIMITED", "tencent-im"),
@@ -282,10 +289,10 @@ fn hint_beyond_retry_after_max_is_rejected_not_capped() {
             vec![Act::Send(pk429(&[], body))]
         }
     });
-    let g = Gate::start(
-        &[("pk", "pluralkit", "/pk", &m.url())],
-        &format!("{PLAIN}\nretry_after_max: 10s"),
-    );
+    let g = plain()
+        .set("retry_after_max", "10s")
+        .route(RouteConfig::new("pk", "pluralkit", "/pk", &m.url()))
+        .start();
     assert_pk_rate_limited_without_hint(&g.get("/pk/x/header"));
     assert_pk_rate_limited_without_hint(&g.get("/pk/x/body"));
     assert_eq!(assert_pk_rate_limited(&g.get("/pk/x/both")), (2000, 2));
@@ -304,10 +311,10 @@ fn cooldown_holds_back_until_the_hint_expires() {
             vec![Act::Send(json(200, OK_BODY))]
         }
     });
-    let g = Gate::start(
-        &[("pk", "pluralkit", "/pk", &m.url())],
-        "retry: { enabled: false }",
-    );
+    let g = GateConfig::new()
+        .set("retry", json!({"enabled": false}))
+        .route(RouteConfig::new("pk", "pluralkit", "/pk", &m.url()))
+        .start();
     let r1 = g.get("/pk/systems/abc");
     let t1 = Instant::now();
     assert_eq!(assert_pk_rate_limited(&r1), (2000, 2));
@@ -356,10 +363,11 @@ fn cooldown_is_keyed_by_the_configured_header() {
             vec![Act::Send(json(200, OK_BODY))]
         }
     });
-    let g = Gate::start(
-        &[("pk", "pluralkit", "/pk", &m.url())],
-        "retry: { enabled: false }\ncooldown: { key_header: x-api-key }",
-    );
+    let g = GateConfig::new()
+        .set("retry", json!({"enabled": false}))
+        .set("cooldown", json!({"key_header": "x-api-key"}))
+        .route(RouteConfig::new("pk", "pluralkit", "/pk", &m.url()))
+        .start();
     let with_key = |k: &str| g.req("GET", "/pk/systems/abc", &[("X-Api-Key", k)], b"");
     assert_pk_rate_limited(&with_key("key-a"));
     assert_eq!(m.hits(), 1);
@@ -405,7 +413,9 @@ fn flaky_503() -> (Mock, Arc<Mutex<Vec<Instant>>>) {
 #[test]
 fn get_is_retried_after_the_hint_and_recovers() {
     let (m, seen) = flaky_503();
-    let g = Gate::start(&[("pk", "pluralkit", "/pk", &m.url())], "");
+    let g = GateConfig::new()
+        .route(RouteConfig::new("pk", "pluralkit", "/pk", &m.url()))
+        .start();
     let t0 = Instant::now();
     let r = g.get("/pk/systems/abc");
     let took = t0.elapsed();
@@ -433,7 +443,9 @@ fn get_is_retried_after_the_hint_and_recovers() {
 #[test]
 fn post_is_not_retried() {
     let (m, _) = flaky_503();
-    let g = Gate::start(&[("pk", "pluralkit", "/pk", &m.url())], "");
+    let g = GateConfig::new()
+        .route(RouteConfig::new("pk", "pluralkit", "/pk", &m.url()))
+        .start();
     let t0 = Instant::now();
     let r = g.req(
         "POST",
@@ -464,7 +476,9 @@ fn post_is_not_retried() {
 #[test]
 fn post_with_idempotency_key_is_retried_with_the_same_body() {
     let (m, _) = flaky_503();
-    let g = Gate::start(&[("pk", "pluralkit", "/pk", &m.url())], "");
+    let g = GateConfig::new()
+        .route(RouteConfig::new("pk", "pluralkit", "/pk", &m.url()))
+        .start();
     let body = br#"{"members":["abcde"]}"#;
     let r = g.req(
         "POST",
@@ -484,7 +498,7 @@ fn post_with_idempotency_key_is_retried_with_the_same_body() {
 
 #[test]
 fn get_with_hint_over_max_wait_is_not_retried() {
-    let (g, m) = gate_fixed(pk503(&[("Retry-After", "5")]), "");
+    let (g, m) = gate_fixed(pk503(&[("Retry-After", "5")]), GateConfig::new());
     let t0 = Instant::now();
     let r = g.get("/pk/systems/abc");
     assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
@@ -504,7 +518,7 @@ fn get_with_hint_over_max_wait_is_not_retried() {
 
 #[test]
 fn retries_exhausted_are_counted() {
-    let (g, m) = gate_fixed(pk503(&[("Retry-After", "1")]), "");
+    let (g, m) = gate_fixed(pk503(&[("Retry-After", "1")]), GateConfig::new());
     let r = g.get("/pk/systems/abc");
     assert_eq!(r.status, 503, "{}", r.text());
     assert_eq!(m.hits(), 2, "default max_attempts is 2");
@@ -528,7 +542,9 @@ fn gateway_error_without_hint_is_retried_with_backoff() {
             vec![Act::Send(json(200, OK_BODY))]
         }
     });
-    let g = Gate::start(&[("pk", "pluralkit", "/pk", &m.url())], "");
+    let g = GateConfig::new()
+        .route(RouteConfig::new("pk", "pluralkit", "/pk", &m.url()))
+        .start();
     let t0 = Instant::now();
     let r = g.get("/pk/systems/abc");
     assert_eq!(r.status, 200, "{}", r.text());

@@ -5,7 +5,6 @@
 //! Prerequisites (installed by `.ci/install.d/30-sdks.sh`): python3 with the PyPI `pluralkit`
 //! package. A missing prerequisite FAILS the test with a message saying what to install.
 mod common;
-use common::adopt::*;
 use common::*;
 use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -98,16 +97,9 @@ fn pluralkit_sdk_sees_the_same_through_annotate_and_observe() {
     assert!(paced >= 0.9, "direct calls not paced: {direct:#?}");
 
     for mode in ["annotate", "observe"] {
-        let g = gate_routes(
-            &route_yaml(
-                "pk",
-                "pluralkit",
-                "/pk",
-                &vendor.url(),
-                &[&format!("mode: {mode}")],
-            ),
-            "",
-        );
+        let g = GateConfig::new()
+            .route(RouteConfig::new("pk", "pluralkit", "/pk", &vendor.url()).set("mode", mode))
+            .start();
         let before = vendor.hits();
         let through = run_python(&format!("http://127.0.0.1:{}/pk", g.port));
         assert_eq!(seen(&through), want, "{mode}: {through:#?}");
@@ -127,10 +119,10 @@ fn pluralkit_sdk_sees_the_same_through_annotate_and_observe() {
 #[test]
 fn pluralkit_sdk_keeps_pacing_in_problem_mode() {
     let vendor = pluralkit_vendor();
-    let g = gate_routes(
-        &route_yaml("pk", "pluralkit", "/pk", &vendor.url(), &[]),
-        "cooldown: { enabled: false }",
-    );
+    let g = GateConfig::new()
+        .set("cooldown", json!({"enabled": false}))
+        .route(RouteConfig::new("pk", "pluralkit", "/pk", &vendor.url()))
+        .start();
     let through = run_python(&format!("http://127.0.0.1:{}/pk", g.port));
     let got = seen(&through);
     // Same statuses, so the same exception classes; the rate-limit headers ride along on the
@@ -215,16 +207,9 @@ fn microcms_sdk_sees_the_same_through_annotate_and_observe() {
         .is_some_and(|m| m.contains("Content is not found.")));
     assert_eq!(direct[3]["status"], 500, "{direct:#?}");
     for mode in ["annotate", "observe"] {
-        let g = gate_routes(
-            &route_yaml(
-                "mc",
-                "microcms",
-                "/mc",
-                &vendor.url(),
-                &[&format!("mode: {mode}")],
-            ),
-            "",
-        );
+        let g = GateConfig::new()
+            .route(RouteConfig::new("mc", "microcms", "/mc", &vendor.url()).set("mode", mode))
+            .start();
         let before = vendor.hits();
         let through = run_node(&format!("http://127.0.0.1:{}/mc", g.port));
         assert_eq!(through, direct, "{mode}");
@@ -232,7 +217,9 @@ fn microcms_sdk_sees_the_same_through_annotate_and_observe() {
         assert_eq!(vendor.hits() - before, 4, "{mode}");
     }
     // In problem mode the missing item is CONTENT_ITEM_NOT_FOUND, not a mistyped URL.
-    let g = gate_routes(&route_yaml("mc", "microcms", "/mc", &vendor.url(), &[]), "");
+    let g = GateConfig::new()
+        .route(RouteConfig::new("mc", "microcms", "/mc", &vendor.url()))
+        .start();
     let r = g.get("/mc/api/v1/blogs/missing");
     assert_eq!(r.status, 404);
     assert_eq!(r.json()["reason"], "CONTENT_ITEM_NOT_FOUND");

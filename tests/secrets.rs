@@ -18,21 +18,28 @@ const FILE_SECRET_2: &str = "sk-file-two-9c8d";
 /// How long a rotation may take to be seen by the vendor (file watcher + debounce).
 const BOUND: Duration = Duration::from_secs(10);
 
-fn config(port: u16, admin: u16, dir: &Path, url: &str, key_file: &Path) -> String {
-    format!(
-        "{}catalog_poll_interval: 60s\naccess_log: {{ target: {} }}\nroutes:\n  - name: pk\n    vendor: pluralkit\n    path_prefix: /pk\n    upstream: {url}\n    upstream_headers:\n      Authorization: {{ env: ERRGATE_TEST_PK_TOKEN }}\n      X-Api-Key: {{ file: {} }}\n      X-Plain: plain-value\n",
-        base_yaml(port, admin, dir),
-        dir.join(ACCESS_LOG).display(),
-        key_file.display()
-    )
+/// `upstream_headers` with `Authorization` from `ERRGATE_TEST_PK_TOKEN` and `X-Api-Key` from
+/// `key_file`.
+fn secret_headers(key_file: &Path) -> serde_json::Value {
+    json!({
+        "Authorization": {"env": "ERRGATE_TEST_PK_TOKEN"},
+        "X-Api-Key": {"file": key_file},
+    })
 }
 
 fn gate_with(m: &Mock, key_file: PathBuf) -> Gate {
     let url = m.url();
-    Gate::start_custom(
-        move |port, admin, dir| config(port, admin, dir, &url, &key_file),
-        &[("ERRGATE_TEST_PK_TOKEN", ENV_SECRET)],
-    )
+    GateConfig::start_with(move |dir| {
+        let mut headers = secret_headers(&key_file);
+        headers["X-Plain"] = json!("plain-value");
+        GateConfig::new()
+            .set("catalog_poll_interval", "60s")
+            .set("access_log", json!({"target": dir.join(ACCESS_LOG)}))
+            .route(
+                RouteConfig::new("pk", "pluralkit", "/pk", &url).set("upstream_headers", headers),
+            )
+            .env("ERRGATE_TEST_PK_TOKEN", ENV_SECRET)
+    })
 }
 
 fn last_key(m: &Mock) -> Option<String> {
@@ -243,12 +250,12 @@ fn check_names_a_missing_variable_and_an_unreadable_file_but_never_a_value() {
     let dir = tempfile::tempdir().expect("tmp");
     let key = dir.path().join("api-key");
     let cfg = dir.path().join("errgate.yaml");
-    let yaml = format!(
-        "catalog_dir: {}\nroutes:\n  - name: pk\n    vendor: pluralkit\n    path_prefix: /pk\n    upstream: http://127.0.0.1:9\n    upstream_headers:\n      Authorization: {{ env: ERRGATE_TEST_PK_TOKEN }}\n      X-Api-Key: {{ file: {} }}\n",
-        repo().join("catalogs").display(),
-        key.display()
-    );
-    std::fs::write(&cfg, yaml).expect("write");
+    GateConfig::new()
+        .route(
+            RouteConfig::new("pk", "pluralkit", "/pk", "http://127.0.0.1:9")
+                .set("upstream_headers", secret_headers(&key)),
+        )
+        .write(&cfg, free_port(), free_port(), &repo().join("catalogs"));
 
     let (code, out) = check(&cfg, &[]);
     assert_eq!(code, 78, "{out}");

@@ -27,7 +27,9 @@ fn post(g: &Gate) -> Resp {
 #[test]
 fn post_reset_after_it_was_read_is_sent_once() {
     let m = Mock::start(|_, _| vec![Act::Reset]);
-    let g = Gate::start(&[("pk", "pluralkit", "/pk", &m.url())], "");
+    let g = GateConfig::new()
+        .route(RouteConfig::new("pk", "pluralkit", "/pk", &m.url()))
+        .start();
     let r = post(&g);
     assert_eq!(r.status, 502, "{}", r.text());
     assert_eq!(r.json()["reason"], "UPSTREAM_RESET");
@@ -49,7 +51,9 @@ fn post_on_a_pooled_connection_that_dies_is_not_resent() {
             vec![Act::Reset]
         }
     });
-    let g = Gate::start(&[("pk", "pluralkit", "/pk", &m.url())], "");
+    let g = GateConfig::new()
+        .route(RouteConfig::new("pk", "pluralkit", "/pk", &m.url()))
+        .start();
     assert_eq!(g.get("/pk/systems/abc").status, 200);
     let r = post(&g);
     assert_eq!(r.status, 502, "{}", r.text());
@@ -68,10 +72,10 @@ fn post_read_timeout_is_not_resent() {
             Act::Send(json(200, OK)),
         ]
     });
-    let g = Gate::start(
-        &[("pk", "pluralkit", "/pk", &m.url())],
-        "timeouts:\n  read: 300ms\n",
-    );
+    let g = GateConfig::new()
+        .set("timeouts", json!({"read": "300ms"}))
+        .route(RouteConfig::new("pk", "pluralkit", "/pk", &m.url()))
+        .start();
     let r = post(&g);
     assert_eq!(r.status, 504, "{}", r.text());
     assert_eq!(posts(&m), 1);
@@ -89,10 +93,10 @@ fn get_read_timeout_is_resent_and_counted() {
             vec![Act::Send(json(200, OK))]
         }
     });
-    let g = Gate::start(
-        &[("pk", "pluralkit", "/pk", &m.url())],
-        "timeouts:\n  read: 300ms\n",
-    );
+    let g = GateConfig::new()
+        .set("timeouts", json!({"read": "300ms"}))
+        .route(RouteConfig::new("pk", "pluralkit", "/pk", &m.url()))
+        .start();
     let r = g.get("/pk/systems/abc");
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(m.hits(), 2);
@@ -109,10 +113,10 @@ fn get_read_timeout_is_resent_and_counted() {
 #[test]
 fn retry_disabled_never_resends_a_written_request() {
     let m = Mock::start(|_, _| vec![Act::Reset]);
-    let g = Gate::start(
-        &[("pk", "pluralkit", "/pk", &m.url())],
-        "retry:\n  enabled: false\n",
-    );
+    let g = GateConfig::new()
+        .set("retry", json!({"enabled": false}))
+        .route(RouteConfig::new("pk", "pluralkit", "/pk", &m.url()))
+        .start();
     let r = g.get("/pk/systems/abc");
     assert_eq!(r.status, 502, "{}", r.text());
     assert_eq!(m.hits(), 1);
@@ -123,7 +127,9 @@ fn connect_refused_is_retried_for_post() {
     // Nothing listens on this port: no attempt can have reached a vendor, so a resend is safe
     // even for a POST.
     let dead = format!("http://127.0.0.1:{}", free_port());
-    let g = Gate::start(&[("pk", "pluralkit", "/pk", &dead)], "");
+    let g = GateConfig::new()
+        .route(RouteConfig::new("pk", "pluralkit", "/pk", &dead))
+        .start();
     let r = post(&g);
     assert_eq!(r.status, 502, "{}", r.text());
     assert_eq!(r.json()["reason"], "UPSTREAM_UNAVAILABLE");
@@ -141,10 +147,10 @@ fn connect_refused_is_retried_for_post() {
 #[test]
 fn connect_refused_is_not_retried_when_retries_are_off() {
     let dead = format!("http://127.0.0.1:{}", free_port());
-    let g = Gate::start(
-        &[("pk", "pluralkit", "/pk", &dead)],
-        "retry:\n  enabled: false\n",
-    );
+    let g = GateConfig::new()
+        .set("retry", json!({"enabled": false}))
+        .route(RouteConfig::new("pk", "pluralkit", "/pk", &dead))
+        .start();
     let r = post(&g);
     assert_eq!(r.status, 502, "{}", r.text());
     assert_eq!(
@@ -162,10 +168,13 @@ fn retry_budget_refuses_resends_beyond_its_share_and_counts_them() {
             br#"{"message":"Service unavailable","code":0}"#,
         ))]
     });
-    let g = Gate::start(
-        &[("pk", "pluralkit", "/pk", &m.url())],
-        "retry:\n  budget_percent: 0\n  budget_min_concurrency: 0\n",
-    );
+    let g = GateConfig::new()
+        .set(
+            "retry",
+            json!({"budget_percent": 0, "budget_min_concurrency": 0}),
+        )
+        .route(RouteConfig::new("pk", "pluralkit", "/pk", &m.url()))
+        .start();
     let r = g.get("/pk/systems/abc");
     assert_eq!(r.status, 503, "{}", r.text());
     assert_eq!(m.hits(), 1, "a resend was made beyond the budget");
@@ -179,7 +188,9 @@ fn retry_budget_refuses_resends_beyond_its_share_and_counts_them() {
 fn retry_budget_percent_over_100_is_a_config_error() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_errgate"))
         .args(["check", "--config"])
-        .arg(write_config("retry:\n  budget_percent: 150\n"))
+        .arg(write_config(
+            GateConfig::new().set("retry", json!({"budget_percent": 150})),
+        ))
         .output()
         .expect("run errgate check");
     let text =
@@ -188,13 +199,15 @@ fn retry_budget_percent_over_100_is_a_config_error() {
     assert!(text.contains("budget_percent"), "{text}");
 }
 
-fn write_config(extra: &str) -> std::path::PathBuf {
+fn write_config(cfg: GateConfig) -> std::path::PathBuf {
     let dir = tempfile::tempdir().expect("tempdir").keep();
     let p = dir.join("errgate.yaml");
-    let y = format!(
-        "catalog_dir: {}\n{extra}routes:\n  - name: pk\n    vendor: pluralkit\n    path_prefix: /pk\n    upstream: http://127.0.0.1:9\n",
-        repo().join("catalogs").display()
-    );
-    std::fs::write(&p, y).expect("write config");
+    cfg.route(RouteConfig::new(
+        "pk",
+        "pluralkit",
+        "/pk",
+        "http://127.0.0.1:9",
+    ))
+    .write(&p, free_port(), free_port(), &repo().join("catalogs"));
     p
 }

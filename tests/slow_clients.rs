@@ -11,17 +11,17 @@ use std::time::{Duration, Instant};
 
 const OK: &str = r#"{"id":"abcde","name":"ok"}"#;
 
-fn gate(upstream: &str, downstream: &str) -> Gate {
-    Gate::start(
-        &[("v", "pluralkit", "/v", upstream)],
-        &format!("downstream: {downstream}\n"),
-    )
+fn gate(upstream: &str, downstream: serde_json::Value) -> Gate {
+    GateConfig::new()
+        .set("downstream", downstream)
+        .route(RouteConfig::new("v", "pluralkit", "/v", upstream))
+        .start()
 }
 
 #[test]
 fn stalled_request_body_gets_408_and_the_vendor_connection_is_closed() {
     let v = RawVendor::start(VendorPlay::ReadUntilClose);
-    let g = gate(&v.url(), "{read_timeout: 500ms}");
+    let g = gate(&v.url(), json!({"read_timeout": "500ms"}));
     let mut c = TcpStream::connect(("127.0.0.1", g.port)).expect("connect");
     c.set_read_timeout(Some(Duration::from_secs(15)))
         .expect("timeout");
@@ -59,7 +59,7 @@ fn stalled_request_body_gets_408_and_the_vendor_connection_is_closed() {
 fn client_that_stops_reading_releases_the_vendor_connection_within_write_timeout() {
     const TOTAL: usize = 1 << 30;
     let v = RawVendor::start(VendorPlay::Stream { total: TOTAL });
-    let g = gate(&v.url(), "{write_timeout: 500ms}");
+    let g = gate(&v.url(), json!({"write_timeout": "500ms"}));
     let mut c = TcpStream::connect(("127.0.0.1", g.port)).expect("connect");
     c.write_all(b"GET /v/export HTTP/1.1\r\nHost: x\r\n\r\n")
         .expect("write");
@@ -125,7 +125,7 @@ fn dribble(c: &mut TcpStream, limit: Duration) -> Option<Duration> {
 #[test]
 fn dribbled_header_is_cut_within_header_timeout() {
     let m = Mock::fixed(json(200, OK));
-    let g = gate(&m.url(), "{header_timeout: 500ms}");
+    let g = gate(&m.url(), json!({"header_timeout": "500ms"}));
     let mut c = TcpStream::connect(("127.0.0.1", g.port)).expect("connect");
     let cut = dribble(&mut c, Duration::from_secs(10))
         .expect("errgate kept reading a dribbled header for 10 s");
@@ -141,7 +141,10 @@ fn dribbled_header_is_cut_within_header_timeout() {
 #[test]
 fn dribbled_header_on_a_kept_alive_connection_is_cut_within_idle_plus_header_timeout() {
     let m = Mock::fixed(json(200, OK));
-    let g = gate(&m.url(), "{header_timeout: 500ms, idle_timeout: 1s}");
+    let g = gate(
+        &m.url(),
+        json!({"header_timeout": "500ms", "idle_timeout": "1s"}),
+    );
     let mut ka = KeepAlive::connect(g.port);
     assert_eq!(ka.get("/v/systems").expect("first").status, 200);
     let cut = dribble(&mut ka.stream, Duration::from_secs(10))
@@ -156,7 +159,7 @@ fn dribbled_header_on_a_kept_alive_connection_is_cut_within_idle_plus_header_tim
 #[test]
 fn idle_kept_alive_connection_is_closed_after_idle_timeout() {
     let m = Mock::fixed(json(200, OK));
-    let g = gate(&m.url(), "{idle_timeout: 1s}");
+    let g = gate(&m.url(), json!({"idle_timeout": "1s"}));
     let mut ka = KeepAlive::connect(g.port);
     assert_eq!(ka.get("/v/systems").expect("first").status, 200);
     let t0 = Instant::now();
@@ -174,7 +177,7 @@ fn idle_kept_alive_connection_is_closed_after_idle_timeout() {
 #[test]
 fn connections_beyond_max_connections_get_503_and_open_ones_keep_working() {
     let m = Mock::fixed(json(200, OK));
-    let g = gate(&m.url(), "{max_connections: 2}");
+    let g = gate(&m.url(), json!({"max_connections": 2}));
     // The readiness probe's connections must be gone before counting.
     std::thread::sleep(Duration::from_millis(300));
     let mut a = KeepAlive::connect(g.port);

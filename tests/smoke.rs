@@ -6,10 +6,10 @@ use common::*;
 fn unreachable_vendor_gets_canonical_unavailable() {
     let dead = free_port();
     let up = format!("http://127.0.0.1:{dead}");
-    let g = Gate::start(
-        &[("pk", "pluralkit", "/pluralkit", &up)],
-        "retry: { enabled: false }",
-    );
+    let g = GateConfig::new()
+        .set("retry", json!({"enabled": false}))
+        .route(RouteConfig::new("pk", "pluralkit", "/pluralkit", &up))
+        .start();
     let r = g.get("/pluralkit/systems/abc");
     assert_eq!(r.status, 502, "{}", r.text());
     assert_eq!(r.header("content-type"), Some("application/problem+json"));

@@ -1,24 +1,20 @@
 //! Request headers removed before the vendor (`strip_request_headers`), proven on the vendor's
 //! side: the mock records every header it receives.
 mod common;
-use common::ops::*;
 use common::*;
 
 const TRACE: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
 /// Two routes on one mock: `a` adds `x-internal-auth` to the list, `b` does not.
-fn gate(m: &Mock, top: &str) -> Gate {
+fn gate(m: &Mock, cfg: GateConfig) -> Gate {
     let url = m.url();
-    let top = top.to_string();
-    Gate::start_custom(
-        move |port, admin, dir| {
-            format!(
-                "{}{top}\nroutes:\n  - name: a\n    vendor: pluralkit\n    path_prefix: /a\n    upstream: {url}\n    strip_request_headers: [X-Internal-Auth]\n    upstream_headers: {{ X-Api-Key: injected }}\n  - name: b\n    vendor: pluralkit\n    path_prefix: /b\n    upstream: {url}\n",
-                base_yaml(port, admin, dir)
-            )
-        },
-        &[],
+    cfg.route(
+        RouteConfig::new("a", "pluralkit", "/a", &url)
+            .set("strip_request_headers", json!(["X-Internal-Auth"]))
+            .set("upstream_headers", json!({"X-Api-Key": "injected"})),
     )
+    .route(RouteConfig::new("b", "pluralkit", "/b", &url))
+    .start()
 }
 
 const SENT: &[(&str, &str)] = &[
@@ -40,7 +36,7 @@ fn seen(m: &Mock, i: usize) -> Req {
 #[test]
 fn default_list_and_route_additions_never_reach_the_vendor() {
     let m = Mock::fixed(json(200, "{}"));
-    let g = gate(&m, "");
+    let g = gate(&m, GateConfig::new());
     assert_eq!(g.req("GET", "/a/x", SENT, b"").status, 200);
     assert_eq!(g.req("GET", "/b/x", SENT, b"").status, 200);
     let (a, b) = (seen(&m, 0), seen(&m, 1));
@@ -67,7 +63,10 @@ fn default_list_and_route_additions_never_reach_the_vendor() {
 #[test]
 fn an_empty_top_level_list_forwards_what_the_default_strips() {
     let m = Mock::fixed(json(200, "{}"));
-    let g = gate(&m, "strip_request_headers: []");
+    let g = gate(
+        &m,
+        GateConfig::new().set("strip_request_headers", json!([])),
+    );
     assert_eq!(g.req("GET", "/b/x", SENT, b"").status, 200);
     let b = seen(&m, 0);
     assert_eq!(b.header("cookie"), Some("session=internal"));
@@ -84,7 +83,10 @@ fn stripped_headers_stay_out_on_retries_too() {
             vec![Act::Send(json(200, "{}"))]
         }
     });
-    let g = gate(&m, "retry: { backoff_base: 1ms }");
+    let g = gate(
+        &m,
+        GateConfig::new().set("retry", json!({"backoff_base": "1ms"})),
+    );
     let r = g.req("GET", "/a/x", SENT, b"");
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(m.hits(), 2);

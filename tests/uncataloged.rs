@@ -1,7 +1,6 @@
 //! `GET /uncataloged` through the real proxy: uncataloged codes and messages per route, counted,
 //! with the route's injected secret redacted; `errgate catalog suggest --from-url` reads it.
 mod common;
-use common::adopt::*;
 use common::*;
 use std::process::Command;
 
@@ -25,16 +24,13 @@ fn uncataloged_errors_are_listed_with_secrets_redacted_and_suggested() {
             body,
         ))]
     });
-    let routes = route_yaml(
-        "pk",
-        "pluralkit",
-        "/pk",
-        &m.url(),
-        &[&format!(
-            "upstream_headers: {{ Authorization: \"Bearer {KEY}\" }}"
-        )],
-    );
-    let g = gate_routes(&routes, "retry: { enabled: false }");
+    let g = GateConfig::new()
+        .set("retry", json!({"enabled": false}))
+        .route(RouteConfig::new("pk", "pluralkit", "/pk", &m.url()).set(
+            "upstream_headers",
+            json!({"Authorization": format!("Bearer {KEY}")}),
+        ))
+        .start();
     for _ in 0..3 {
         assert_eq!(g.get("/pk/webhooks/a").status, 404);
     }
@@ -100,7 +96,9 @@ fn uncataloged_errors_are_listed_with_secrets_redacted_and_suggested() {
 #[test]
 fn uncataloged_answers_only_get() {
     let m = Mock::fixed(json(200, "{}"));
-    let g = Gate::start(&[("pk", "pluralkit", "/pk", &m.url())], "");
+    let g = GateConfig::new()
+        .route(RouteConfig::new("pk", "pluralkit", "/pk", &m.url()))
+        .start();
     assert_eq!(
         g.admin_get("/uncataloged").json()["entries"],
         serde_json::json!([])

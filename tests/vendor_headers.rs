@@ -41,10 +41,11 @@ fn pluralkit_rate_limit_headers_ride_along_on_problem_answers() {
         ];
         vec![Act::Send(response(status, &headers, body))]
     });
-    let g = Gate::start(
-        &[("pk", "pluralkit", "/pk", &m.url())],
-        "retry: { enabled: false }\ncooldown: { enabled: false }",
-    );
+    let g = GateConfig::new()
+        .set("retry", json!({"enabled": false}))
+        .set("cooldown", json!({"enabled": false}))
+        .route(RouteConfig::new("pk", "pluralkit", "/pk", &m.url()))
+        .start();
     for path in ["/pk/members/x", "/pk/x/limited"] {
         let r = g.get(path);
         assert_eq!(

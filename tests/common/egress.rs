@@ -2,7 +2,8 @@
 //! proxy client, and raw TCP servers that record every connection (to prove what was, and was
 //! not, connected to). Everything on 127.0.0.1; every thread and process stops on drop.
 
-use super::{free_port, repo, Gate};
+use super::{free_port, Gate, GateConfig};
+use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -47,33 +48,31 @@ pub struct ProxyGate {
     pub proxy: u16,
 }
 
-/// Starts errgate with `routes_yaml` (the `routes:` list items, indented by two spaces) and
-/// `forward_proxy_yaml` (the section's keys other than `listen`, indented by two spaces).
-/// `prepare` may write files (a CA) into the config directory first.
-pub fn start_proxy_gate(
-    routes_yaml: &str,
-    forward_proxy_yaml: &str,
-    prepare: impl Fn(&Path) -> String,
-) -> ProxyGate {
+/// Whether [`start_proxy_gate`] writes a CA into the gateway's directory and intercepts TLS.
+pub const INTERCEPT: bool = true;
+/// See [`INTERCEPT`].
+pub const NO_INTERCEPT: bool = false;
+
+/// Starts errgate on `cfg` with a `forward_proxy` section: the keys in `forward_proxy` plus a
+/// free `listen` port, and with `intercept`, a `tls_intercept` CA generated in the gateway's
+/// directory (`ca.pem`, `ca.key`).
+pub fn start_proxy_gate(cfg: GateConfig, forward_proxy: Value, intercept: bool) -> ProxyGate {
     let mut last = String::new();
     for _ in 0..4 {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let cat = dir.path().join("catalogs");
-        std::fs::create_dir(&cat).expect("mkdir");
-        for f in std::fs::read_dir(repo().join("catalogs")).expect("catalogs") {
-            let f = f.expect("entry").path();
-            if f.extension().is_some_and(|e| e == "yaml") {
-                std::fs::copy(&f, cat.join(f.file_name().expect("name"))).expect("copy");
-            }
-        }
-        let extra = prepare(dir.path());
-        let (port, admin, proxy) = (free_port(), free_port(), free_port());
-        let yaml = format!(
-            "listen: 127.0.0.1:{port}\nadmin_listen: 127.0.0.1:{admin}\ncatalog_dir: {}\nthreads: 2\nforward_proxy:\n  listen: 127.0.0.1:{proxy}\n{extra}{forward_proxy_yaml}\nroutes:\n{routes_yaml}",
-            cat.display()
-        );
+        let proxy = free_port();
+        let mut section = forward_proxy.clone();
+        section["listen"] = json!(format!("127.0.0.1:{proxy}"));
+        let cfg = cfg.clone();
+        // Another test can take the proxy port too: errgate then fails to start, try again.
         let gate = match std::panic::catch_unwind(move || {
-            Gate::start_with_config(dir, &yaml, port, admin)
+            GateConfig::start_with(move |dir| {
+                if intercept {
+                    let ca = test_ca(dir);
+                    section["tls_intercept"] =
+                        json!({"ca_cert_file": ca.cert, "ca_key_file": ca.key});
+                }
+                cfg.set("forward_proxy", section)
+            })
         }) {
             Ok(g) => g,
             Err(e) => {

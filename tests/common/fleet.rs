@@ -2,6 +2,7 @@
 //! `Drop`; a minimal RESP client for checks; and waiting on a gateway's `/cooldown` state.
 
 use super::*;
+use std::process::Stdio;
 
 /// A `redis-server` child process on 127.0.0.1; killed on drop. Restartable on the same port.
 pub struct Redis {

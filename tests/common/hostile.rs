@@ -1,7 +1,6 @@
 //! Helpers for the hostile-traffic corpus (tests/hostile.rs): raw bytes in, every response that
 //! came back out, parsed; and config files with per-route keys.
 
-use super::{free_port, repo, Gate};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -155,36 +154,4 @@ pub fn parse_responses(mut b: &[u8]) -> Vec<RawResp> {
         });
     }
     out
-}
-
-/// Starts errgate on full route YAML (`routes:` items, indented by two spaces) plus top-level
-/// YAML, with a private copy of the repo catalogs.
-pub fn gate_with_routes(routes_yaml: &str, extra_yaml: &str) -> Gate {
-    let mut last = String::new();
-    for _ in 0..4 {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let cat = dir.path().join("catalogs");
-        std::fs::create_dir(&cat).expect("mkdir");
-        for f in std::fs::read_dir(repo().join("catalogs")).expect("catalogs") {
-            let f = f.expect("entry").path();
-            if f.extension().is_some_and(|e| e == "yaml") {
-                std::fs::copy(&f, cat.join(f.file_name().expect("name"))).expect("copy");
-            }
-        }
-        let (port, admin) = (free_port(), free_port());
-        let y = format!(
-            "listen: 127.0.0.1:{port}\nadmin_listen: 127.0.0.1:{admin}\ncatalog_dir: {}\nthreads: 2\n{extra_yaml}\nroutes:\n{routes_yaml}",
-            cat.display()
-        );
-        match std::panic::catch_unwind(|| Gate::start_with_config(dir, &y, port, admin)) {
-            Ok(g) => return g,
-            Err(e) => {
-                last = e
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .unwrap_or_else(|| "errgate did not start".into())
-            }
-        }
-    }
-    panic!("{last}");
 }

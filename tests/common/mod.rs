@@ -3,16 +3,19 @@
 //! raw HTTP client that keeps response bytes exactly as received.
 #![allow(dead_code)]
 
-pub mod adopt;
 pub mod clients;
 pub mod config;
+#[allow(unused_imports)]
+pub use config::{copy_catalogs, GateConfig, RouteConfig};
+#[allow(unused_imports)]
+pub use serde_json::json;
 pub mod egress;
 pub mod fleet;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -284,77 +287,33 @@ pub struct Gate {
     pub log: PathBuf,
 }
 
-/// A route line for `Gate::start`: (name, vendor, prefix, upstream).
-pub type RouteSpec<'a> = (&'a str, &'a str, &'a str, &'a str);
-
 impl Gate {
-    /// Starts errgate with these routes and extra top-level YAML (may be empty).
-    pub fn start(routes: &[RouteSpec<'_>], extra_yaml: &str) -> Gate {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let cat = dir.path().join("catalogs");
-        std::fs::create_dir(&cat).expect("mkdir");
-        for f in std::fs::read_dir(repo().join("catalogs")).expect("catalogs") {
-            let f = f.expect("entry").path();
-            if f.extension().is_some_and(|e| e == "yaml") {
-                std::fs::copy(&f, cat.join(f.file_name().expect("name"))).expect("copy");
-            }
-        }
-        // A free port can be taken by another test between picking and binding: retry with new
-        // ports when errgate exits before it is ready.
-        let mut dir = Some(dir);
-        let mut last_log = String::new();
-        for _ in 0..4 {
-            let (port, admin) = (free_port(), free_port());
-            let mut y = format!(
-                "listen: 127.0.0.1:{port}\nadmin_listen: 127.0.0.1:{admin}\ncatalog_dir: {}\nthreads: 2\n{extra_yaml}\nroutes:\n",
-                cat.display()
-            );
-            for (name, vendor, prefix, up) in routes {
-                y.push_str(&format!(
-                    "  - name: {name}\n    vendor: {vendor}\n    path_prefix: {prefix}\n    upstream: {up}\n"
-                ));
-            }
-            match Gate::spawn(dir.take().expect("dir"), &y, port, admin) {
-                Ok(g) => return g,
-                Err((d, log)) => {
-                    dir = Some(d);
-                    last_log = log;
-                }
-            }
-        }
-        panic!("errgate did not start after 4 tries; log:\n{last_log}");
-    }
-
-    /// Starts errgate on a full config text (ports must match `port`/`admin`).
-    pub fn start_with_config(dir: tempfile::TempDir, yaml: &str, port: u16, admin: u16) -> Gate {
-        match Gate::spawn(dir, yaml, port, admin) {
-            Ok(g) => g,
-            Err((_, log)) => panic!("errgate did not become ready; log:\n{log}"),
-        }
-    }
-
     fn spawn(
         dir: tempfile::TempDir,
         yaml: &str,
         port: u16,
         admin: u16,
+        env: &[(String, String)],
     ) -> Result<Gate, (tempfile::TempDir, String)> {
         let cfg = dir.path().join("errgate.yaml");
         std::fs::write(&cfg, yaml).expect("write config");
         let log = dir.path().join("errgate.log");
         let logf = std::fs::File::create(&log).expect("log");
-        let child = Command::new(env!("CARGO_BIN_EXE_errgate"))
-            .args(["run", "--config"])
+        let outf = std::fs::File::create(dir.path().join(ops::STDOUT)).expect("stdout");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_errgate"));
+        cmd.args(["run", "--config"])
             .arg(&cfg)
             .arg("--pid-file")
             .arg(dir.path().join("errgate.pid"))
             .arg("--upgrade-sock")
             .arg(dir.path().join("upgrade.sock"))
             .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(logf)
-            .spawn()
-            .expect("spawn errgate");
+            .stdout(outf)
+            .stderr(logf);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("spawn errgate");
         let mut g = Gate {
             child,
             port,
