@@ -2,27 +2,10 @@
 //! `GET /uncataloged`, the suggested entries paste into the vendor's catalog and pass
 //! `errgate check`; `explain` then knows the new code.
 mod common;
+use common::run::{errgate, show};
 use common::*;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn errgate(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_errgate"))
-        .args(args)
-        .current_dir(repo())
-        .output()
-        .expect("run errgate")
-}
-
-fn show(o: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}--- stderr\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 /// A copy of the shipped catalogs with the suggestions pasted at the end of each vendor's file
 /// (every shipped catalog ends with its `entries:` list), and a config naming all five vendors.

@@ -2,6 +2,7 @@
 //! bodies (file, stdin, gzip), `check` on broken configs and catalogs, and a frozen schema-1
 //! catalog that must keep loading.
 mod common;
+use common::run::{errgate, show};
 use common::*;
 
 use std::io::Write;
@@ -11,14 +12,6 @@ use std::time::SystemTime;
 
 const EXIT_USAGE: i32 = 64;
 const EXIT_CONFIG: i32 = 78;
-
-fn errgate(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_errgate"))
-        .args(args)
-        .current_dir(repo())
-        .output()
-        .expect("run errgate")
-}
 
 fn errgate_stdin(args: &[&str], input: &[u8]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_errgate"))
@@ -44,15 +37,6 @@ fn out(o: &Output) -> String {
 
 fn err(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn show(o: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}--- stderr\n{}",
-        o.status.code(),
-        out(o),
-        err(o)
-    )
 }
 
 // ---------------------------------------------------------------- explain

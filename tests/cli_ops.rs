@@ -2,31 +2,13 @@
 //! `--version` exit 0 on stdout, the process log goes to stderr under `RUST_LOG` as text or
 //! JSON lines, and `errgate healthcheck` against a real admin listener and a mock.
 mod common;
+use common::run::{errgate_env as errgate, show};
 use common::*;
 
-use std::process::{Command, Output};
+use std::process::Command;
 
 const EXIT_USAGE: i32 = 64;
 const EXIT_CONFIG: i32 = 78;
-
-fn errgate(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_errgate"));
-    c.args(args).current_dir(repo());
-    c.env_remove("ERRGATE_LOG_FORMAT").env_remove("RUST_LOG");
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().expect("run errgate")
-}
-
-fn show(o: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}--- stderr\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 #[test]
 fn clap_usage_errors_exit_64() {

@@ -2,6 +2,7 @@
 //! `redis-server` started by the test (issue 14). A missing `redis-server` fails these tests.
 mod common;
 use common::fleet::*;
+use common::run::check_config;
 use common::*;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -350,18 +351,8 @@ fn bad_store_settings_are_config_errors() {
                 .set("cooldown", json!({"store": "redis://x"})),
         )
         .write(&cfg, free_port(), free_port(), &repo().join("catalogs"));
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_errgate"))
-        .args(["check", "--config"])
-        .arg(&cfg)
-        .env_remove("ERRGATE_TEST_UNSET_VAR")
-        .output()
-        .expect("run check");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(out.status.code(), Some(78), "{text}");
+    let (code, text) = check_config(&cfg, &[]);
+    assert_eq!(code, 78, "{text}");
     assert!(text.contains("cooldown.store_password"), "{text}");
     assert!(text.contains("ERRGATE_TEST_UNSET_VAR"), "{text}");
     assert!(text.contains("cooldown.store_prefix"), "{text}");
@@ -424,15 +415,6 @@ fn fleet_deploy_config_is_the_default_plus_a_redis_store() {
         &format!("catalog_dir: {}", repo().join("catalogs").display()),
     );
     std::fs::write(&cfg, local).expect("write");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_errgate"))
-        .args(["check", "--config"])
-        .arg(&cfg)
-        .output()
-        .expect("run check");
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (code, text) = check_config(&cfg, &[]);
+    assert_eq!(code, 0, "{text}");
 }

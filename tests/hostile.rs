@@ -10,6 +10,7 @@
 mod common;
 
 use common::hostile::{exchange, Exchange, RawResp};
+use common::run::check_config;
 use common::{free_port, json, Act, Gate, GateConfig, Mock, RouteConfig};
 use std::io::Write;
 use std::time::Duration;
@@ -561,14 +562,8 @@ fn check_refuses_framing_and_hop_by_hop_headers_in_upstream_headers() {
             ),
         )
         .write(&cfg, free_port(), free_port(), &cat);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_errgate"))
-        .args(["check", "--config"])
-        .arg(&cfg)
-        .output()
-        .expect("run check");
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(78), "{text}");
+    let (code, text) = check_config(&cfg, &[]);
+    assert_eq!(code, 78, "{text}");
     for h in [
         "content-length",
         "transfer-encoding",

@@ -38,17 +38,6 @@ fn gateway_problem(r: &Resp, status: u16, code: &str) -> Value {
     v
 }
 
-fn wait_metric(g: &Gate, series: &str, want: f64) -> f64 {
-    let t0 = Instant::now();
-    loop {
-        let v = g.metric(series);
-        if v == want || t0.elapsed() > Duration::from_secs(3) {
-            return v;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn assert_serves_next(g: &Gate, path: &str) {
     let r = g.get(path);
     assert_eq!(
@@ -147,24 +136,20 @@ fn dead_upstream_gets_502_upstream_unavailable_and_errgate_keeps_serving() {
     assert_eq!(r.header("x-request-id"), Some("dead-1"));
     assert_serves_next(&g, "/pluralkit/systems/x");
     assert_eq!(
-        wait_metric(
-            &g,
+        g.wait_metric(
             r#"errgate_requests_total{outcome="gateway",route="dead",status="502"}"#,
             1.0
         ),
         1.0
     );
     assert_eq!(
-        wait_metric(
-            &g,
-            r#"errgate_errors_total{code="UNAVAILABLE",domain="errgate",reason="UPSTREAM_UNAVAILABLE",route="dead",upstream_code="none"}"#,
+        g.wait_metric(r#"errgate_errors_total{code="UNAVAILABLE",domain="errgate",reason="UPSTREAM_UNAVAILABLE",route="dead",upstream_code="none"}"#,
             1.0
         ),
         1.0
     );
     assert_eq!(
-        wait_metric(
-            &g,
+        g.wait_metric(
             r#"errgate_requests_total{outcome="passthrough",route="pk",status="200"}"#,
             1.0
         ),
@@ -198,8 +183,7 @@ fn upstream_resetting_or_closing_before_answering_gets_502_unavailable() {
     assert_eq!(m.hits(), 3);
     assert_serves_next(&g, "/pluralkit/systems/x");
     assert_eq!(
-        wait_metric(
-            &g,
+        g.wait_metric(
             r#"errgate_requests_total{outcome="gateway",route="pk",status="502"}"#,
             3.0
         ),
@@ -225,8 +209,7 @@ fn silent_upstream_gets_504_deadline_exceeded_within_the_timeout() {
     assert!(took < Duration::from_secs(5), "504 took {took:?}");
     assert_serves_next(&g, "/pluralkit/systems/x");
     assert_eq!(
-        wait_metric(
-            &g,
+        g.wait_metric(
             r#"errgate_requests_total{outcome="gateway",route="pk",status="504"}"#,
             1.0
         ),
@@ -315,8 +298,7 @@ fn passthrough_body_cut_by_a_stalled_vendor_reaches_the_client_as_a_cut() {
     assert_cut_success(&r, Duration::from_secs(4));
     assert_serves_next(&g, "/pluralkit/systems/x");
     assert_eq!(
-        wait_metric(
-            &g,
+        g.wait_metric(
             r#"errgate_requests_total{outcome="passthrough",route="pk",status="200"}"#,
             2.0
         ),
@@ -394,8 +376,7 @@ fn upstream_reset_mid_body_after_success_header_cuts_the_client_connection() {
     );
     assert_serves_next(&g, "/pluralkit/systems/x");
     assert_eq!(
-        wait_metric(
-            &g,
+        g.wait_metric(
             r#"errgate_requests_total{outcome="passthrough",route="pk",status="200"}"#,
             2.0
         ),
@@ -438,8 +419,7 @@ fn request_body_above_the_limit_gets_413_without_contacting_the_vendor() {
     let reqs = m.requests.lock().expect("lock").clone();
     assert_eq!(reqs[0].body, vec![b'y'; 1024]);
     assert_eq!(
-        wait_metric(
-            &g,
+        g.wait_metric(
             r#"errgate_requests_total{outcome="gateway",route="pk",status="413"}"#,
             2.0
         ),

@@ -83,19 +83,6 @@ fn req_has(req: &Req, name: &str) -> bool {
         .any(|(k, _)| k.eq_ignore_ascii_case(name))
 }
 
-/// Polls a metric (recorded when the request is logged, possibly just after the client got the
-/// response) until it reaches `want`, for at most 3 s; returns the last value.
-fn wait_metric(g: &Gate, series: &str, want: f64) -> f64 {
-    let t0 = Instant::now();
-    loop {
-        let v = g.metric(series);
-        if v == want || t0.elapsed() > Duration::from_secs(3) {
-            return v;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn assert_same_bytes(got: &[u8], want: &[u8], what: &str) {
     assert_eq!(got.len(), want.len(), "{what}: body length differs");
     if let Some(i) = got.iter().zip(want).position(|(a, b)| a != b) {
@@ -150,8 +137,7 @@ fn status_signalling_vendor_multi_mib_chunked_success_is_byte_identical_with_hea
     assert_eq!(r.header("cache-control"), Some("private, max-age=60"));
     assert_eq!(r.header("content-type"), Some("application/octet-stream"));
     assert_eq!(
-        wait_metric(
-            &g,
+        g.wait_metric(
             r#"errgate_requests_total{outcome="passthrough",route="pk",status="200"}"#,
             1.0
         ),

@@ -1,7 +1,7 @@
 //! https upstreams: SNI and certificate verification with rustls, through a real TLS mock vendor
 //! on 127.0.0.1 whose certificate is issued by a test CA.
 mod common;
-use common::config::{GateConfig, RouteConfig};
+use common::run::check_config;
 use common::*;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
@@ -123,7 +123,7 @@ fn a_bad_ca_file_is_a_config_error_with_its_path() {
     std::fs::write(bad.path(), "not a certificate").expect("write");
     let dir = tempfile::tempdir().expect("dir");
     let cfg = dir.path().join("e.yaml");
-    let text = GateConfig::new()
+    GateConfig::new()
         .route(
             RouteConfig::new("a", "pluralkit", "/a", "https://h")
                 .set("tls_ca_file", bad.path().display().to_string()),
@@ -132,15 +132,9 @@ fn a_bad_ca_file_is_a_config_error_with_its_path() {
             RouteConfig::new("b", "pluralkit", "/b", "http://h")
                 .set("tls_ca_file", "/nonexistent.pem"),
         )
-        .render(free_port(), free_port(), &repo().join("catalogs"));
-    std::fs::write(&cfg, text).expect("write cfg");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_errgate"))
-        .args(["check", "--config"])
-        .arg(&cfg)
-        .output()
-        .expect("run check");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(78), "{err}");
+        .write(&cfg, free_port(), free_port(), &repo().join("catalogs"));
+    let (code, err) = check_config(&cfg, &[]);
+    assert_eq!(code, 78, "{err}");
     assert!(
         err.contains("routes[0].tls_ca_file") && err.contains("no PEM certificate"),
         "{err}"

@@ -400,14 +400,16 @@ fn missed_event_is_caught_by_the_poll() {
 fn config_change_of_upstream_takes_effect() {
     let a = Mock::fixed(json(200, r#"{"from":"a"}"#));
     let b = Mock::fixed(json(200, r#"{"from":"b"}"#));
-    let g = no_poll()
-        .route(RouteConfig::new("pk", "pluralkit", "/pk", &a.url()))
-        .start();
+    let cfg = |up: &str| no_poll().route(RouteConfig::new("pk", "pluralkit", "/pk", up));
+    let g = cfg(&a.url()).start();
     let from = || g.get("/pk/systems/abc").text();
     assert_eq!(from(), r#"{"from":"a"}"#);
-    let cfg = fs::read_to_string(g.config_path()).expect("config");
-    assert_eq!(cfg.matches(&a.url()).count(), 1);
-    write_rename(&g.config_path(), &cfg.replace(&a.url(), &b.url()));
+    let on_disk = fs::read_to_string(g.config_path()).expect("config");
+    assert_eq!(on_disk.matches(&a.url()).count(), 1);
+    write_rename(
+        &g.config_path(),
+        &cfg(&b.url()).render(g.port, g.admin, &g.catalog_dir()),
+    );
     assert!(
         eventually(BOUND, || from() == r#"{"from":"b"}"#),
         "{}",

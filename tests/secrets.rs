@@ -5,9 +5,9 @@
 //! problem bodies.
 mod common;
 use common::ops::*;
+use common::run::check_config;
 use common::*;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -229,22 +229,6 @@ fn a_vendor_error_problem_does_not_carry_the_key() {
     assert_no_secret_shown(&g);
 }
 
-fn check(cfg: &Path, env: &[(&str, &str)]) -> (i32, String) {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_errgate"));
-    c.args(["check", "--config"]).arg(cfg);
-    c.env_remove("ERRGATE_TEST_PK_TOKEN");
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    let out = c.output().expect("run check");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
-}
-
 #[test]
 fn check_names_a_missing_variable_and_an_unreadable_file_but_never_a_value() {
     let dir = tempfile::tempdir().expect("tmp");
@@ -257,7 +241,7 @@ fn check_names_a_missing_variable_and_an_unreadable_file_but_never_a_value() {
         )
         .write(&cfg, free_port(), free_port(), &repo().join("catalogs"));
 
-    let (code, out) = check(&cfg, &[]);
+    let (code, out) = check_config(&cfg, &[]);
     assert_eq!(code, 78, "{out}");
     assert!(out.contains(&cfg.display().to_string()), "{out}");
     assert!(
@@ -272,7 +256,7 @@ fn check_names_a_missing_variable_and_an_unreadable_file_but_never_a_value() {
     assert!(out.contains(&key.display().to_string()), "{out}");
 
     std::fs::write(&key, FILE_SECRET_1).expect("write");
-    let (code, out) = check(&cfg, &[("ERRGATE_TEST_PK_TOKEN", ENV_SECRET)]);
+    let (code, out) = check_config(&cfg, &[("ERRGATE_TEST_PK_TOKEN", ENV_SECRET)]);
     assert_eq!(code, 0, "{out}");
     assert!(
         !out.contains(ENV_SECRET) && !out.contains(FILE_SECRET_1),

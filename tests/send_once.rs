@@ -2,6 +2,7 @@
 //! every request it received. Connect failures (nothing sent) are retried for any method; every
 //! resend is counted; the retry budget refuses resends beyond its share.
 mod common;
+use common::run::check_config;
 use common::*;
 
 const OK: &str = r#"{"id":"abcde","name":"ok"}"#;
@@ -186,28 +187,18 @@ fn retry_budget_refuses_resends_beyond_its_share_and_counts_them() {
 
 #[test]
 fn retry_budget_percent_over_100_is_a_config_error() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_errgate"))
-        .args(["check", "--config"])
-        .arg(write_config(
-            GateConfig::new().set("retry", json!({"budget_percent": 150})),
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("errgate.yaml");
+    GateConfig::new()
+        .set("retry", json!({"budget_percent": 150}))
+        .route(RouteConfig::new(
+            "pk",
+            "pluralkit",
+            "/pk",
+            "http://127.0.0.1:9",
         ))
-        .output()
-        .expect("run errgate check");
-    let text =
-        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(78), "{text}");
+        .write(&cfg, free_port(), free_port(), &repo().join("catalogs"));
+    let (code, text) = check_config(&cfg, &[]);
+    assert_eq!(code, 78, "{text}");
     assert!(text.contains("budget_percent"), "{text}");
-}
-
-fn write_config(cfg: GateConfig) -> std::path::PathBuf {
-    let dir = tempfile::tempdir().expect("tempdir").keep();
-    let p = dir.join("errgate.yaml");
-    cfg.route(RouteConfig::new(
-        "pk",
-        "pluralkit",
-        "/pk",
-        "http://127.0.0.1:9",
-    ))
-    .write(&p, free_port(), free_port(), &repo().join("catalogs"));
-    p
 }

@@ -381,6 +381,19 @@ impl Gate {
         metric_value(&text, series)
     }
 
+    /// Polls a metric (recorded when the request is logged, possibly just after the client got
+    /// the response) until it reaches `want`, for at most 3 s; returns the last value.
+    pub fn wait_metric(&self, series: &str, want: f64) -> f64 {
+        let t0 = Instant::now();
+        loop {
+            let v = self.metric(series);
+            if v == want || t0.elapsed() > Duration::from_secs(3) {
+                return v;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Sends a signal to the process.
     pub fn signal(&self, sig: &str) {
         let _ = Command::new("kill")
@@ -553,3 +566,4 @@ pub fn exists(p: &Path) -> bool {
 }
 pub mod hostile;
 pub mod ops;
+pub mod run;
