@@ -86,17 +86,6 @@ fn offset_of(body: &[u8], needle: &str) -> usize {
         .unwrap_or_else(|| panic!("{needle} not in body"))
 }
 
-fn wait_metric(g: &Gate, series: &str, want: f64) -> f64 {
-    let t0 = Instant::now();
-    loop {
-        let v = g.metric(series);
-        if v == want || t0.elapsed() > Duration::from_secs(3) {
-            return v;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn gzip(b: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     e.write_all(b).expect("gzip");
@@ -158,57 +147,18 @@ fn pluralkit_404_member_not_found_becomes_canonical_not_found() {
         j!({"status": 404, "code": "20002", "message": "Member not found."})
     );
     assert_eq!(
-        wait_metric(
-            &g,
-            r#"errgate_errors_total{code="NOT_FOUND",domain="pluralkit",reason="MEMBER_NOT_FOUND",route="pk",upstream_code="20002"}"#,
+        g.wait_metric(r#"errgate_errors_total{code="NOT_FOUND",domain="pluralkit",reason="MEMBER_NOT_FOUND",route="pk",upstream_code="20002"}"#,
             1.0
         ),
         1.0
     );
     assert_eq!(
-        wait_metric(
-            &g,
+        g.wait_metric(
             r#"errgate_requests_total{outcome="normalized",route="pk",status="404"}"#,
             1.0
         ),
         1.0
     );
-}
-
-#[test]
-fn pluralkit_429_body_retry_after_becomes_retry_hint_and_header() {
-    let body =
-        r#"{"message":"429: too many requests","retry_after":2543,"scope":"generic","code":0}"#;
-    let m = Mock::fixed(json(429, body));
-    let g = no_retry()
-        .route(RouteConfig::new("pk", "pluralkit", "/pluralkit", &m.url()))
-        .start();
-    let p = get_problem(&g, "/pluralkit/systems/x");
-    assert_eq!(p.status, 429);
-    assert_eq!(p.v["code"], "RESOURCE_EXHAUSTED");
-    assert_eq!(p.v["reason"], "RATE_LIMITED");
-    assert_eq!(p.v["retryable"], true);
-    assert_eq!(p.v["retry_after_ms"], 2543);
-    assert_eq!(p.retry_after.as_deref(), Some("3"));
-    assert_eq!(
-        p.v["upstream"],
-        j!({"status": 429, "code": "0", "message": "429: too many requests"})
-    );
-}
-
-#[test]
-fn pluralkit_429_retry_hint_beyond_retry_after_max_is_rejected() {
-    let body = r#"{"message":"429: too many requests","retry_after":86400000,"code":0}"#;
-    let m = Mock::fixed(json(429, body));
-    let g = no_retry()
-        .set("retry_after_max", "10s")
-        .route(RouteConfig::new("pk", "pluralkit", "/pluralkit", &m.url()))
-        .start();
-    let p = get_problem(&g, "/pluralkit/systems/x");
-    assert_eq!(p.status, 429);
-    // A day is not believed: no hint rather than a cooldown at the cap.
-    assert!(p.v.get("retry_after_ms").is_none(), "{:#}", p.v);
-    assert_eq!(p.retry_after, None);
 }
 
 #[test]
@@ -383,9 +333,7 @@ fn uncataloged_vendor_code_is_derived_from_status_and_counted_as_uncataloged() {
         j!({"status": 404, "code": "29999", "message": "Something new."})
     );
     assert_eq!(
-        wait_metric(
-            &g,
-            r#"errgate_errors_total{code="NOT_FOUND",domain="pluralkit",reason="UNCATALOGED_ERROR",route="pk",upstream_code="uncataloged"}"#,
+        g.wait_metric(r#"errgate_errors_total{code="NOT_FOUND",domain="pluralkit",reason="UNCATALOGED_ERROR",route="pk",upstream_code="uncataloged"}"#,
             1.0
         ),
         1.0
@@ -641,28 +589,13 @@ fn truncated_json_error_body_still_gets_the_vendors_canonical_answer() {
     let g = no_retry()
         .route(RouteConfig::new("pk", "pluralkit", "/pluralkit", &m.url()))
         .start();
+    let t0 = Instant::now();
     let p = get_problem(&g, "/pluralkit/members/x");
+    assert!(t0.elapsed() < Duration::from_secs(5));
     assert_eq!(p.v["domain"], "pluralkit", "{}", p.v);
     assert_eq!(p.status, 404);
     assert_eq!(p.v["code"], "NOT_FOUND");
     assert_eq!(p.v["upstream"]["status"], 404);
-}
-
-#[test]
-fn truncated_json_error_body_gets_a_canonical_answer() {
-    let prefix = br#"{"code":20002,"message":"Member not fo"#;
-    let mut raw =
-        b"HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n"
-            .to_vec();
-    raw.extend_from_slice(prefix);
-    let m = Mock::start(move |_, _| vec![Act::Send(raw.clone()), Act::Close]);
-    let g = no_retry()
-        .route(RouteConfig::new("pk", "pluralkit", "/pluralkit", &m.url()))
-        .start();
-    let t0 = Instant::now();
-    let p = get_problem(&g, "/pluralkit/members/x");
-    assert!(t0.elapsed() < Duration::from_secs(5));
-    assert!(p.status >= 400, "{}", p.v);
     assert_eq!(m.hits(), 1);
 }
 

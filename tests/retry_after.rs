@@ -121,7 +121,11 @@ fn pluralkit_body_retry_after_millis() {
     let (g, _m) = gate_fixed(pk429(&[], body), plain());
     let r = g.get("/pk/systems/abc");
     assert_eq!(assert_pk_rate_limited(&r), (2543, 3));
-    assert_eq!(r.json()["upstream"]["message"], "429: too many requests");
+    assert_eq!(r.json()["retryable"], true);
+    assert_eq!(
+        r.json()["upstream"],
+        json!({"status": 429, "code": "0", "message": "429: too many requests"})
+    );
 }
 
 fn now_unix_ms() -> u64 {
