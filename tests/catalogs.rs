@@ -367,24 +367,6 @@ fn every_catalog_file_loads() {
     }
 }
 
-#[test]
-fn errgate_check_passes_on_the_default_config() {
-    let out = Command::new(env!("CARGO_BIN_EXE_errgate"))
-        .args(["check", "--config", "config/errgate.yaml"])
-        .current_dir(repo())
-        .output()
-        .expect("run errgate check");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "errgate check failed ({:?}):\n{stdout}\n{stderr}",
-        out.status.code()
-    );
-    assert!(stdout.contains("ok"), "{stdout}");
-    assert!(stdout.contains("5 catalogs"), "{stdout}");
-}
-
 // ---------------------------------------------------------------- tests: expected tables
 
 #[test]

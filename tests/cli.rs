@@ -443,9 +443,11 @@ fn check_accepts_a_valid_config() {
     let o = s.check();
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
     assert!(out(&o).contains(": ok:"), "{}", show(&o));
+    // Without --config: the shipped config/errgate.yaml, all five catalogs.
     let o = errgate(&["check"]);
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
     assert!(out(&o).contains("ok"), "{}", show(&o));
+    assert!(out(&o).contains("5 catalogs"), "{}", show(&o));
 }
 
 // ---------------------------------------------------------------- compat

@@ -113,6 +113,7 @@ fn raw_get(port: u16, path: &str) -> Raw {
 
 // ---------------------------------------------------------------- connect / header faults
 
+/// The README's promise: an unreachable vendor is answered with a canonical UNAVAILABLE.
 #[test]
 fn dead_upstream_gets_502_upstream_unavailable_and_errgate_keeps_serving() {
     let dead = format!("http://127.0.0.1:{}", free_port());
