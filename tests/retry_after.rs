@@ -430,14 +430,8 @@ fn get_is_retried_after_the_hint_and_recovers() {
     let seen = seen.lock().expect("seen").clone();
     let gap = seen[1] - seen[0];
     assert!(gap >= Duration::from_secs(1), "retried after {gap:?}");
-    assert_eq!(
-        g.metric(r#"errgate_retries_total{result="retry",route="pk"}"#),
-        1.0
-    );
-    assert_eq!(
-        g.metric(r#"errgate_retries_total{result="recovered",route="pk"}"#),
-        1.0
-    );
+    assert_eq!(g.retries("pk", "retry"), 1.0);
+    assert_eq!(g.retries("pk", "recovered"), 1.0);
     assert_eq!(
         g.metric(r#"errgate_requests_total{outcome="passthrough",route="pk",status="200"}"#),
         1.0
@@ -467,14 +461,8 @@ fn post_is_not_retried() {
     assert_eq!(v["retry_after_ms"], 1000);
     assert_eq!(r.header("retry-after"), Some("1"));
     assert_eq!(m.hits(), 1);
-    assert_eq!(
-        g.metric(r#"errgate_retries_total{result="not_idempotent",route="pk"}"#),
-        1.0
-    );
-    assert_eq!(
-        g.metric(r#"errgate_retries_total{result="retry",route="pk"}"#),
-        0.0
-    );
+    assert_eq!(g.retries("pk", "not_idempotent"), 1.0);
+    assert_eq!(g.retries("pk", "retry"), 0.0);
 }
 
 #[test]
@@ -510,14 +498,8 @@ fn get_with_hint_over_max_wait_is_not_retried() {
     assert_eq!(r.json()["retry_after_ms"], 5000);
     assert_eq!(r.header("retry-after"), Some("5"));
     assert_eq!(m.hits(), 1);
-    assert_eq!(
-        g.metric(r#"errgate_retries_total{result="hint_too_long",route="pk"}"#),
-        1.0
-    );
-    assert_eq!(
-        g.metric(r#"errgate_retries_total{result="retry",route="pk"}"#),
-        0.0
-    );
+    assert_eq!(g.retries("pk", "hint_too_long"), 1.0);
+    assert_eq!(g.retries("pk", "retry"), 0.0);
 }
 
 #[test]
@@ -526,14 +508,8 @@ fn retries_exhausted_are_counted() {
     let r = g.get("/pk/systems/abc");
     assert_eq!(r.status, 503, "{}", r.text());
     assert_eq!(m.hits(), 2, "default max_attempts is 2");
-    assert_eq!(
-        g.metric(r#"errgate_retries_total{result="retry",route="pk"}"#),
-        1.0
-    );
-    assert_eq!(
-        g.metric(r#"errgate_retries_total{result="exhausted",route="pk"}"#),
-        1.0
-    );
+    assert_eq!(g.retries("pk", "retry"), 1.0);
+    assert_eq!(g.retries("pk", "exhausted"), 1.0);
 }
 
 #[test]
@@ -556,12 +532,6 @@ fn gateway_error_without_hint_is_retried_with_backoff() {
     assert_eq!(m.hits(), 2);
     // Backoff without a hint is at most max_wait (2 s).
     assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
-    assert_eq!(
-        g.metric(r#"errgate_retries_total{result="retry",route="pk"}"#),
-        1.0
-    );
-    assert_eq!(
-        g.metric(r#"errgate_retries_total{result="recovered",route="pk"}"#),
-        1.0
-    );
+    assert_eq!(g.retries("pk", "retry"), 1.0);
+    assert_eq!(g.retries("pk", "recovered"), 1.0);
 }

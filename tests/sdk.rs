@@ -44,19 +44,27 @@ fn pluralkit_vendor() -> Mock {
     })
 }
 
-fn run_python(base: &str) -> Vec<serde_json::Value> {
-    let script = repo().join("tests/sdk/python/pluralkit_calls.py");
-    let o = Command::new("python3")
-        .arg(&script)
+/// Runs an SDK script (`program script base` in `tests/sdk/DIR`) and parses the JSON lines it
+/// prints; `package` names what to install when the script reports it missing.
+fn run_sdk(
+    program: &str,
+    dir: &str,
+    script: &str,
+    package: &str,
+    base: &str,
+) -> Vec<serde_json::Value> {
+    let o = Command::new(program)
+        .arg(script)
         .arg(base)
+        .current_dir(repo().join("tests/sdk").join(dir))
         .output()
         .unwrap_or_else(|e| {
-            panic!("python3 is required for the SDK tests (.ci/install.d/30-sdks.sh): {e}")
+            panic!("{program} is required for the SDK tests (.ci/install.d/30-sdks.sh): {e}")
         });
     let out = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(
         !out.contains("\"missing\""),
-        "the PyPI package `pluralkit` is not installed; run `bash .ci/install.d/30-sdks.sh`:\n{out}"
+        "the {package} is not installed; run `bash .ci/install.d/30-sdks.sh`:\n{out}"
     );
     assert!(
         o.status.success(),
@@ -66,6 +74,16 @@ fn run_python(base: &str) -> Vec<serde_json::Value> {
     out.lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect()
+}
+
+fn run_python(base: &str) -> Vec<serde_json::Value> {
+    run_sdk(
+        "python3",
+        "python",
+        "pluralkit_calls.py",
+        "PyPI package `pluralkit`",
+        base,
+    )
 }
 
 /// What the application saw, without timings.
@@ -166,28 +184,13 @@ fn microcms_vendor() -> Mock {
 }
 
 fn run_node(base: &str) -> Vec<serde_json::Value> {
-    let dir = repo().join("tests/sdk/node");
-    let o = Command::new("node")
-        .arg("microcms_calls.mjs")
-        .arg(base)
-        .current_dir(&dir)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("node is required for the SDK tests (.ci/install.d/30-sdks.sh): {e}")
-        });
-    let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(
-        !out.contains("\"missing\""),
-        "the npm package `microcms-js-sdk` is not installed; run `bash .ci/install.d/30-sdks.sh`:\n{out}"
-    );
-    assert!(
-        o.status.success(),
-        "SDK script failed:\n{out}\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    out.lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
+    run_sdk(
+        "node",
+        "node",
+        "microcms_calls.mjs",
+        "npm package `microcms-js-sdk`",
+        base,
+    )
 }
 
 #[test]

@@ -33,6 +33,27 @@ pub fn free_port() -> u16 {
         .expect("bind :0")
 }
 
+/// The value of the first header called `name` (any case).
+pub fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// Parsed headers as owned (name, value) pairs, values decoded lossily.
+fn owned_headers(headers: &[httparse::Header<'_>]) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|h| {
+            (
+                h.name.to_string(),
+                String::from_utf8_lossy(h.value).into_owned(),
+            )
+        })
+        .collect()
+}
+
 // ---------------------------------------------------------------- mock vendor
 
 /// A request as the mock vendor received it.
@@ -46,10 +67,7 @@ pub struct Req {
 
 impl Req {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        find_header(&self.headers, name)
     }
 }
 
@@ -130,16 +148,7 @@ fn read_request(r: &mut BufReader<TcpStream>) -> Option<Req> {
     pr.parse(&head).ok()?;
     let method = pr.method?.to_string();
     let path = pr.path?.to_string();
-    let headers: Vec<(String, String)> = pr
-        .headers
-        .iter()
-        .map(|h| {
-            (
-                h.name.to_string(),
-                String::from_utf8_lossy(h.value).into_owned(),
-            )
-        })
-        .collect();
+    let headers = owned_headers(pr.headers);
     let get = |n: &str| {
         headers
             .iter()
@@ -381,6 +390,13 @@ impl Gate {
         metric_value(&text, series)
     }
 
+    /// `errgate_retries_total{result, route}`: retry decisions of one kind on one route.
+    pub fn retries(&self, route: &str, result: &str) -> f64 {
+        self.metric(&format!(
+            r#"errgate_retries_total{{result="{result}",route="{route}"}}"#
+        ))
+    }
+
     /// Polls a metric (recorded when the request is logged, possibly just after the client got
     /// the response) until it reaches `want`, for at most 3 s; returns the last value.
     pub fn wait_metric(&self, series: &str, want: f64) -> f64 {
@@ -436,10 +452,7 @@ pub struct Resp {
 
 impl Resp {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        find_header(&self.headers, name)
     }
 
     pub fn text(&self) -> String {
@@ -498,16 +511,7 @@ pub fn try_request(
     let mut pr = httparse::Response::new(&mut hbuf);
     pr.parse(&all[..end + 4]).map_err(std::io::Error::other)?;
     let status = pr.code.unwrap_or(0);
-    let headers: Vec<(String, String)> = pr
-        .headers
-        .iter()
-        .map(|h| {
-            (
-                h.name.to_string(),
-                String::from_utf8_lossy(h.value).into_owned(),
-            )
-        })
-        .collect();
+    let headers = owned_headers(pr.headers);
     let raw_body = all[end + 4..].to_vec();
     let chunked = headers.iter().any(|(k, v)| {
         k.eq_ignore_ascii_case("transfer-encoding") && v.to_ascii_lowercase().contains("chunked")
