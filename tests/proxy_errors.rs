@@ -14,6 +14,13 @@ fn no_retry() -> GateConfig {
         .set("cooldown", json!({"enabled": false}))
 }
 
+/// Route `pk` (PluralKit, `/pluralkit`) to `m`, retry and cooldown off.
+fn pk_gate(m: &Mock) -> Gate {
+    no_retry()
+        .route(RouteConfig::new("pk", "pluralkit", "/pluralkit", &m.url()))
+        .start()
+}
+
 // ---------------------------------------------------------------- helpers
 
 /// The answer to one request, checked for the invariants every canonical error has.
@@ -124,9 +131,7 @@ const PK_404: &str = r#"{"code":20002,"message":"Member not found."}"#;
 #[test]
 fn pluralkit_404_member_not_found_becomes_canonical_not_found() {
     let m = Mock::fixed(json(404, PK_404));
-    let g = no_retry()
-        .route(RouteConfig::new("pk", "pluralkit", "/pluralkit", &m.url()))
-        .start();
+    let g = pk_gate(&m);
     let p = get_problem(&g, "/pluralkit/members/abcde");
     assert_eq!(p.status, 404);
     let v = &p.v;
@@ -165,9 +170,7 @@ fn pluralkit_404_member_not_found_becomes_canonical_not_found() {
 fn pluralkit_400_field_errors_map_becomes_errors_array_with_field_keys() {
     let body = r#"{"code":40001,"message":"Error parsing JSON model","errors":{"name":[{"message":"Member name too long.","max_length":100,"actual_length":150}],"color":[{"message":"Invalid color."},{"message":"Must be hex."}]}}"#;
     let m = Mock::fixed(json(400, body));
-    let g = no_retry()
-        .route(RouteConfig::new("pk", "pluralkit", "/pluralkit", &m.url()))
-        .start();
+    let g = pk_gate(&m);
     let p = problem(g.req("PATCH", "/pluralkit/members/x", &[], br#"{"name":"x"}"#));
     assert_eq!(p.status, 400);
     assert_eq!(p.v["code"], "INVALID_ARGUMENT");
@@ -354,9 +357,7 @@ fn uncataloged_vendor_code_is_derived_from_status_and_counted_as_uncataloged() {
 #[test]
 fn request_id_from_the_client_is_echoed_and_a_missing_one_is_generated() {
     let m = Mock::fixed(json(404, PK_404));
-    let g = no_retry()
-        .route(RouteConfig::new("pk", "pluralkit", "/pluralkit", &m.url()))
-        .start();
+    let g = pk_gate(&m);
     let p = problem(g.req(
         "GET",
         "/pluralkit/m",
@@ -413,9 +414,7 @@ fn error_split_inside_strings_escapes_surrogates_and_numbers_gives_the_same_answ
     let low = offset_of(b, r"\ude00");
     let high = offset_of(b, r"\ud83d");
     let m = Mock::fixed(json(404, body));
-    let g = no_retry()
-        .route(RouteConfig::new("pk", "pluralkit", "/pluralkit", &m.url()))
-        .start();
+    let g = pk_gate(&m);
     let p = get_problem(&g, "/pluralkit/m");
     assert_eq!(p.v["reason"], "MEMBER_NOT_FOUND");
     assert_eq!(p.v["upstream"]["message"], "Member A\u{1F600} not found.");
@@ -513,9 +512,7 @@ fn compressed_error_bodies_give_the_same_answer_as_plain() {
         chunked_enc("br", &br, &(1..br.len()).collect::<Vec<_>>()),
         chunked_enc("gzip", &gz, &(1..gz.len()).collect::<Vec<_>>()),
     ]);
-    let g = no_retry()
-        .route(RouteConfig::new("pk", "pluralkit", "/pluralkit", &m.url()))
-        .start();
+    let g = pk_gate(&m);
     let base = get_problem(&g, "/pluralkit/c/0");
     assert_eq!(base.v["reason"], "MEMBER_NOT_FOUND");
     let names = [
@@ -539,9 +536,7 @@ fn compressed_error_bodies_give_the_same_answer_as_plain() {
 fn html_502_from_a_load_balancer_becomes_unavailable_without_a_message() {
     let html = b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body>\r\n</html>\r\n";
     let m = Mock::fixed(response(502, &[("Content-Type", "text/html")], html));
-    let g = no_retry()
-        .route(RouteConfig::new("pk", "pluralkit", "/pluralkit", &m.url()))
-        .start();
+    let g = pk_gate(&m);
     let p = get_problem(&g, "/pluralkit/systems/x");
     assert_eq!(p.v["code"], "UNAVAILABLE");
     assert_eq!(
@@ -564,9 +559,7 @@ fn html_502_from_a_load_balancer_becomes_unavailable_without_a_message() {
 #[test]
 fn empty_500_body_becomes_internal_with_null_code_and_message() {
     let m = Mock::fixed(response(500, &[("Content-Type", "application/json")], b""));
-    let g = no_retry()
-        .route(RouteConfig::new("pk", "pluralkit", "/pluralkit", &m.url()))
-        .start();
+    let g = pk_gate(&m);
     let p = get_problem(&g, "/pluralkit/systems/x");
     assert_eq!(p.status, 500);
     assert_eq!(p.v["code"], "INTERNAL");
@@ -586,9 +579,7 @@ fn truncated_json_error_body_still_gets_the_vendors_canonical_answer() {
             .to_vec();
     raw.extend_from_slice(prefix);
     let m = Mock::start(move |_, _| vec![Act::Send(raw.clone()), Act::Close]);
-    let g = no_retry()
-        .route(RouteConfig::new("pk", "pluralkit", "/pluralkit", &m.url()))
-        .start();
+    let g = pk_gate(&m);
     let t0 = Instant::now();
     let p = get_problem(&g, "/pluralkit/members/x");
     assert!(t0.elapsed() < Duration::from_secs(5));
@@ -608,9 +599,7 @@ fn big_pk_error() -> String {
 fn error_body_larger_than_hold_limit_gets_a_canonical_answer() {
     let body = big_pk_error();
     let m = Mock::fixed(json(404, &body));
-    let g = no_retry()
-        .route(RouteConfig::new("pk", "pluralkit", "/pluralkit", &m.url()))
-        .start();
+    let g = pk_gate(&m);
     let t0 = Instant::now();
     let p = get_problem(&g, "/pluralkit/members/x");
     assert!(t0.elapsed() < Duration::from_secs(5));
@@ -635,9 +624,7 @@ fn error_body_larger_than_hold_limit_is_classified_from_the_prefix_read() {
             &[10, 30_000, 60_000, 90_000],
         )
     });
-    let g = no_retry()
-        .route(RouteConfig::new("pk", "pluralkit", "/pluralkit", &m.url()))
-        .start();
+    let g = pk_gate(&m);
     let p = get_problem(&g, "/pluralkit/members/x");
     assert_eq!(p.status, 404);
     assert_eq!(p.v["reason"], "MEMBER_NOT_FOUND");

@@ -20,6 +20,13 @@ fn timeouts() -> GateConfig {
         )
 }
 
+/// Route `pk` (PluralKit, `/pluralkit`) to `m` with [`timeouts`].
+fn pk_gate(m: &Mock) -> Gate {
+    timeouts()
+        .route(RouteConfig::new("pk", "pluralkit", "/pluralkit", &m.url()))
+        .start()
+}
+
 // ---------------------------------------------------------------- helpers
 
 fn ok_json() -> Vec<u8> {
@@ -169,9 +176,7 @@ fn upstream_resetting_or_closing_before_answering_gets_502_unavailable() {
         ],
         _ => vec![Act::Send(ok_json())],
     });
-    let g = timeouts()
-        .route(RouteConfig::new("pk", "pluralkit", "/pluralkit", &m.url()))
-        .start();
+    let g = pk_gate(&m);
     for what in ["reset", "close", "reset inside the header"] {
         let r = g.get("/pluralkit/systems/x");
         let v = gateway_problem(&r, 502, "UNAVAILABLE");
@@ -198,9 +203,7 @@ fn silent_upstream_gets_504_deadline_exceeded_within_the_timeout() {
         0 => vec![Act::Sleep(Duration::from_secs(10)), Act::Close],
         _ => vec![Act::Send(ok_json())],
     });
-    let g = timeouts()
-        .route(RouteConfig::new("pk", "pluralkit", "/pluralkit", &m.url()))
-        .start();
+    let g = pk_gate(&m);
     let t0 = Instant::now();
     let r = g.get("/pluralkit/systems/x");
     let took = t0.elapsed();
@@ -234,9 +237,7 @@ fn held_error_whose_body_stalls_is_answered_from_the_vendor_status_within_the_ti
         _ => vec![Act::Send(ok_json())],
     }
     });
-    let g = timeouts()
-        .route(RouteConfig::new("pk", "pluralkit", "/pluralkit", &m.url()))
-        .start();
+    let g = pk_gate(&m);
     let t0 = Instant::now();
     let r = g.get("/pluralkit/members/x");
     let took = t0.elapsed();
@@ -292,9 +293,7 @@ fn assert_cut_success(r: &Raw, bound: Duration) {
 #[test]
 fn passthrough_body_cut_by_a_stalled_vendor_reaches_the_client_as_a_cut() {
     let m = stalling_success(Duration::from_millis(300));
-    let g = timeouts()
-        .route(RouteConfig::new("pk", "pluralkit", "/pluralkit", &m.url()))
-        .start();
+    let g = pk_gate(&m);
     let r = raw_get(g.port, "/pluralkit/export");
     assert_cut_success(&r, Duration::from_secs(4));
     assert_serves_next(&g, "/pluralkit/systems/x");
@@ -311,9 +310,7 @@ fn passthrough_body_cut_by_a_stalled_vendor_reaches_the_client_as_a_cut() {
 fn passthrough_body_stall_is_cut_by_the_read_timeout() {
     // read: 500ms; the vendor stalls for 10 s, longer than the client waits (4 s).
     let m = stalling_success(Duration::from_secs(10));
-    let g = timeouts()
-        .route(RouteConfig::new("pk", "pluralkit", "/pluralkit", &m.url()))
-        .start();
+    let g = pk_gate(&m);
     let r = raw_get(g.port, "/pluralkit/export");
     assert_cut_success(&r, Duration::from_secs(4));
     assert_serves_next(&g, "/pluralkit/systems/x");
@@ -355,9 +352,7 @@ fn upstream_reset_mid_body_after_success_header_cuts_the_client_connection() {
         ],
         _ => vec![Act::Send(ok_json())],
     });
-    let g = timeouts()
-        .route(RouteConfig::new("pk", "pluralkit", "/pluralkit", &m.url()))
-        .start();
+    let g = pk_gate(&m);
     let r = raw_get(g.port, "/pluralkit/systems/x/members");
     assert_eq!(r.status, 200, "{}", r.head);
     assert_ne!(
