@@ -1,27 +1,35 @@
 //! The access log: one line per request, JSON (default) or logfmt text, written by a dedicated
 //! thread so a worker never waits on a slow disk or a blocked stdout pipe.
 //!
-//! A worker formats its [`Record`] into a fresh buffer (hand-written, `serde_json` only for
-//! string escaping, `itoa` for integers) and hands it over a bounded channel with `try_send`. When
-//! the channel is full the line is dropped and `errgate_access_log_dropped_total` counts it: the
-//! request path never blocks on logging. The writer thread drains whatever is queued into one
-//! buffered write and flushes when the queue is empty, so a quiet gateway's lines are visible at
-//! once and a busy one pays one `write` per batch.
+//! A worker formats its [`Record`] into a reused thread-local buffer (hand-written: strings are
+//! copied as they are unless they need JSON escaping, `itoa` for integers, the date part of the
+//! time formatted once a second) and appends the line to a shared batch under a mutex held for
+//! one copy. When `buffer_lines` lines are waiting the line is dropped and
+//! `errgate_access_log_dropped_total` counts it: the request path never blocks on logging. The
+//! writer thread is woken only by the first line of a batch, lets the batch gather for a few
+//! milliseconds, and writes it with one call: per request the log costs a format and a copy,
+//! not a channel message, a thread wake-up and a `write` (measured in benches/load/README.md).
+//! SIGHUP reopens a file target, for `logrotate`.
 //!
 //! The query string is left out by default (vendor APIs carry keys and personal data in it);
 //! `include_query: true` keeps it.
 
 use pingora_prometheus::prometheus::IntCounter;
+use std::cell::RefCell;
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
 /// Lines queued for the writer before new ones are dropped: about a second of a busy gateway,
 /// a few hundred KiB at most.
 pub const DEFAULT_ACCESS_LOG_BUFFER: usize = 8192;
-/// Size of the writer's output buffer.
+/// Initial size of a batch buffer.
 const WRITE_BUFFER_BYTES: usize = 64 * 1024;
+/// A batch buffer grown past this by a burst is shrunk back after it is written.
+const MAX_IDLE_BUFFER_BYTES: usize = 1024 * 1024;
+/// How long the writer lets lines gather after the first line of a batch wakes it.
+const LINGER: Duration = Duration::from_millis(5);
 /// Typical line length, the initial capacity of a line buffer.
 const LINE_CAPACITY: usize = 448;
 
@@ -141,13 +149,133 @@ pub struct Record<'a> {
     /// Response body bytes sent to the client.
     pub bytes_out: u64,
     /// Client address.
-    pub client: Option<&'a str>,
+    pub client: Option<std::net::SocketAddr>,
 }
 
-/// The access log handle shared by every worker.
+/// Where the writer thread writes: the target, reopened on request (a file after `logrotate`
+/// moved it), or any writer (tests).
+enum Output {
+    Stdout,
+    Stderr,
+    File(PathBuf, std::fs::File),
+    Other(Box<dyn Write + Send>),
+}
+
+impl Output {
+    fn open(target: &Target) -> std::io::Result<Option<Output>> {
+        Ok(Some(match target {
+            Target::Off => return Ok(None),
+            Target::Stdout => Output::Stdout,
+            Target::Stderr => Output::Stderr,
+            Target::File(p) => Output::File(p.clone(), open_append(p)?),
+        }))
+    }
+
+    fn write_batch(&mut self, b: &[u8]) -> std::io::Result<()> {
+        match self {
+            Output::Stdout => {
+                let mut o = std::io::stdout().lock();
+                o.write_all(b)?;
+                o.flush()
+            }
+            Output::Stderr => std::io::stderr().lock().write_all(b),
+            Output::File(_, f) => f.write_all(b),
+            Output::Other(w) => {
+                w.write_all(b)?;
+                w.flush()
+            }
+        }
+    }
+
+    /// Reopens a file target by its path; on failure the old file is kept.
+    fn reopen(&mut self) {
+        if let Output::File(p, f) = self {
+            match open_append(p) {
+                Ok(new) => *f = new,
+                Err(e) => log::warn!(
+                    "path={} error={e} Cannot reopen the access log; still writing to the old file.",
+                    p.display()
+                ),
+            }
+        }
+    }
+}
+
+fn open_append(p: &std::path::Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(p)
+}
+
+/// Lines waiting for the writer.
+struct Pending {
+    bytes: Vec<u8>,
+    lines: usize,
+    /// The writer sleeps until a first line arrives (only that line wakes it).
+    idle: bool,
+    /// Every handle is gone: write what is left and stop.
+    closed: bool,
+    /// Reopen the file before the next write.
+    reopen: bool,
+}
+
+/// The queue between workers and the writer thread.
+struct Queue {
+    pending: Mutex<Pending>,
+    wake: Condvar,
+    max_lines: usize,
+    dropped: IntCounter,
+}
+
+impl Queue {
+    fn lock(&self) -> MutexGuard<'_, Pending> {
+        // A panic while holding the lock leaves plain bytes behind: keep using them.
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Appends one line, or drops and counts it when the queue is full. Never waits on I/O.
+    fn push(&self, line: &[u8]) {
+        let mut p = self.lock();
+        if p.lines >= self.max_lines {
+            drop(p);
+            self.dropped.inc();
+            return;
+        }
+        p.bytes.extend_from_slice(line);
+        p.lines += 1;
+        let wake = std::mem::take(&mut p.idle);
+        drop(p);
+        if wake {
+            self.wake.notify_one();
+        }
+    }
+
+    fn signal(&self, f: impl FnOnce(&mut Pending)) {
+        f(&mut self.lock());
+        self.wake.notify_one();
+    }
+}
+
+/// Closes the queue when the last [`AccessLog`] clone is dropped.
+struct Handle(Arc<Queue>);
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.0.signal(|p| p.closed = true);
+    }
+}
+
+thread_local! {
+    /// Each worker formats into its own reused buffer, then copies the line into the queue.
+    static LINE: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(LINE_CAPACITY));
+}
+
+/// The access log handle shared by every worker (clones share one writer).
+#[derive(Clone)]
 pub struct AccessLog {
-    /// The queue to the writer thread and the counter of dropped lines; `None` when off.
-    tx: Option<(SyncSender<Vec<u8>>, IntCounter)>,
+    /// The queue to the writer thread; `None` when off.
+    queue: Option<Arc<Handle>>,
     format: Format,
     include_query: bool,
 }
@@ -155,7 +283,7 @@ pub struct AccessLog {
 impl std::fmt::Debug for AccessLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AccessLog")
-            .field("on", &self.tx.is_some())
+            .field("on", &self.queue.is_some())
             .field("format", &self.format)
             .finish()
     }
@@ -167,7 +295,7 @@ impl AccessLog {
     /// A log that writes nothing.
     pub fn off() -> AccessLog {
         AccessLog {
-            tx: None,
+            queue: None,
             format: Format::Json,
             include_query: false,
         }
@@ -176,24 +304,44 @@ impl AccessLog {
     /// Opens the target and starts the writer thread. `dropped` counts lines lost to
     /// back-pressure or write errors.
     pub fn start(settings: &AccessLogSettings, dropped: IntCounter) -> std::io::Result<AccessLog> {
-        let out: Box<dyn Write + Send> = match &settings.target {
-            Target::Off => return Ok(AccessLog::off()),
-            Target::Stdout => Box::new(std::io::stdout()),
-            Target::Stderr => Box::new(std::io::stderr()),
-            Target::File(p) => Box::new(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(p)?,
-            ),
-        };
-        let (tx, rx) = sync_channel::<Vec<u8>>(settings.buffer.max(1));
-        let d = dropped.clone();
+        match Output::open(&settings.target)? {
+            None => Ok(AccessLog::off()),
+            Some(out) => AccessLog::with_output(settings, out, dropped),
+        }
+    }
+
+    /// The log writing to any writer (for tests of back-pressure and write failures).
+    pub fn to_writer(
+        settings: &AccessLogSettings,
+        w: Box<dyn Write + Send>,
+        dropped: IntCounter,
+    ) -> std::io::Result<AccessLog> {
+        AccessLog::with_output(settings, Output::Other(w), dropped)
+    }
+
+    fn with_output(
+        settings: &AccessLogSettings,
+        out: Output,
+        dropped: IntCounter,
+    ) -> std::io::Result<AccessLog> {
+        let queue = Arc::new(Queue {
+            pending: Mutex::new(Pending {
+                bytes: Vec::with_capacity(WRITE_BUFFER_BYTES),
+                lines: 0,
+                idle: false,
+                closed: false,
+                reopen: false,
+            }),
+            wake: Condvar::new(),
+            max_lines: settings.buffer.max(1),
+            dropped,
+        });
+        let q = queue.clone();
         std::thread::Builder::new()
             .name("errgate-access-log".into())
-            .spawn(move || write_loop(rx, out, &d))?;
+            .spawn(move || write_loop(&q, out))?;
         Ok(AccessLog {
-            tx: Some((tx, dropped)),
+            queue: Some(Arc::new(Handle(queue))),
             format: settings.format,
             include_query: settings.include_query,
         })
@@ -201,49 +349,91 @@ impl AccessLog {
 
     /// Whether lines are written at all.
     pub fn is_on(&self) -> bool {
-        self.tx.is_some()
+        self.queue.is_some()
     }
 
-    /// Formats and queues one line; never blocks. A full queue drops the line and counts it.
+    /// Reopens a file target by its path before the next write (after `logrotate` moved the
+    /// file away; sent on SIGHUP). Nothing for stdout and stderr.
+    pub fn reopen(&self) {
+        if let Some(h) = &self.queue {
+            h.0.signal(|p| p.reopen = true);
+        }
+    }
+
+    /// Formats and queues one line; never blocks on I/O. A full queue drops the line and
+    /// counts it.
     pub fn log(&self, r: &Record<'_>) {
-        let Some((tx, dropped)) = &self.tx else {
+        let Some(h) = &self.queue else {
             return;
         };
-        let mut line = Vec::with_capacity(LINE_CAPACITY);
-        match self.format {
-            Format::Json => format_json(r, self.include_query, &mut line),
-            Format::Text => format_text(r, self.include_query, &mut line),
-        }
-        match tx.try_send(line) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => dropped.inc(),
-        }
+        let format = |line: &mut Vec<u8>| match self.format {
+            Format::Json => format_json(r, self.include_query, line),
+            Format::Text => format_text(r, self.include_query, line),
+        };
+        LINE.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut line) => {
+                line.clear();
+                format(&mut line);
+                h.0.push(&line);
+            }
+            Err(_) => {
+                let mut line = Vec::with_capacity(LINE_CAPACITY);
+                format(&mut line);
+                h.0.push(&line);
+            }
+        });
     }
 }
 
-/// The writer thread: drains the queue into one buffered write, flushes when it is empty.
-fn write_loop(rx: Receiver<Vec<u8>>, out: Box<dyn Write + Send>, dropped: &IntCounter) {
-    let mut w = std::io::BufWriter::with_capacity(WRITE_BUFFER_BYTES, out);
+/// The writer thread. It sleeps until a line arrives, lets a batch gather for [`LINGER`], takes
+/// the whole batch in one swap and writes it with one call: a busy gateway pays one wake-up and
+/// one `write` per batch, not per line, and a quiet one shows a line within a few milliseconds.
+fn write_loop(q: &Queue, mut out: Output) {
+    let mut batch: Vec<u8> = Vec::with_capacity(WRITE_BUFFER_BYTES);
     let mut failing = false;
-    while let Ok(first) = rx.recv() {
-        let mut batch = 1u64;
-        let mut ok = w.write_all(&first).is_ok();
-        while let Ok(line) = rx.try_recv() {
-            batch += 1;
-            ok &= w.write_all(&line).is_ok();
-        }
-        ok &= w.flush().is_ok();
-        if !ok {
-            dropped.inc_by(batch);
-            if !failing {
-                log::warn!(
-                    "Access log write failed; lines are dropped and counted until it recovers."
-                );
+    loop {
+        let (lines, closed, reopen) = {
+            let mut p = q.lock();
+            while p.lines == 0 && !p.closed && !p.reopen {
+                p.idle = true;
+                p = q.wake.wait(p).unwrap_or_else(PoisonError::into_inner);
             }
+            p.idle = false;
+            if p.lines > 0 && !p.closed {
+                drop(p);
+                std::thread::sleep(LINGER);
+                p = q.lock();
+            }
+            std::mem::swap(&mut p.bytes, &mut batch);
+            (
+                std::mem::take(&mut p.lines),
+                p.closed,
+                std::mem::take(&mut p.reopen),
+            )
+        };
+        if reopen {
+            out.reopen();
         }
-        failing = !ok;
+        if lines > 0 {
+            let ok = out.write_batch(&batch).is_ok();
+            if !ok {
+                q.dropped.inc_by(lines as u64);
+                if !failing {
+                    log::warn!(
+                        "Access log write failed; lines are dropped and counted until it recovers."
+                    );
+                }
+            }
+            failing = !ok;
+        }
+        batch.clear();
+        if batch.capacity() > MAX_IDLE_BUFFER_BYTES {
+            batch.shrink_to(WRITE_BUFFER_BYTES);
+        }
+        if closed {
+            return;
+        }
     }
-    let _ = w.flush();
 }
 
 /// Appends `path` without its query unless `include_query`.
@@ -256,8 +446,44 @@ fn path_of(path: &str, include_query: bool) -> &str {
 }
 
 fn json_str(out: &mut Vec<u8>, s: &str) {
-    // Writing into a Vec cannot fail; serde_json escapes quotes, backslashes and controls.
-    let _ = serde_json::to_writer(&mut *out, s);
+    if s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        // Writing into a Vec cannot fail; serde_json escapes quotes, backslashes and controls.
+        let _ = serde_json::to_writer(&mut *out, s);
+    } else {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    }
+}
+
+/// `1.2.3.4:5` or `[::1]:5`, as `SocketAddr`'s `Display`; IPv4 without the formatting machinery.
+fn addr(out: &mut Vec<u8>, a: std::net::SocketAddr) {
+    match a {
+        std::net::SocketAddr::V4(v4) => {
+            for (i, o) in v4.ip().octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                int(out, o);
+            }
+            out.push(b':');
+            int(out, v4.port());
+        }
+        v6 => {
+            let _ = write!(out, "{v6}");
+        }
+    }
+}
+
+fn json_opt_addr(out: &mut Vec<u8>, a: Option<std::net::SocketAddr>) {
+    match a {
+        Some(a) => {
+            out.push(b'"');
+            addr(out, a);
+            out.push(b'"');
+        }
+        None => out.extend_from_slice(b"null"),
+    }
 }
 
 fn json_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
@@ -334,7 +560,7 @@ pub fn format_json(r: &Record<'_>, include_query: bool, out: &mut Vec<u8>) {
     out.extend_from_slice(b",\"bytes_out\":");
     int(out, r.bytes_out);
     out.extend_from_slice(b",\"client\":");
-    json_opt_str(out, r.client);
+    json_opt_addr(out, r.client);
     out.extend_from_slice(b"}\n");
 }
 
@@ -407,14 +633,46 @@ pub fn format_text(r: &Record<'_>, include_query: bool, out: &mut Vec<u8>) {
     out.extend_from_slice(b" bytes_out=");
     int(out, r.bytes_out);
     out.extend_from_slice(b" client=");
-    text_val(out, r.client);
+    match r.client {
+        Some(a) => addr(out, a),
+        None => out.push(b'-'),
+    }
     out.push(b'\n');
 }
 
-/// `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC); times before 1970 print as the epoch.
+thread_local! {
+    /// The last second formatted by this thread and its `YYYY-MM-DDTHH:MM:SS`.
+    static SECOND: std::cell::Cell<(u64, [u8; 32], usize)> =
+        const { std::cell::Cell::new((u64::MAX, [0; 32], 0)) };
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC); times before 1970 print as the epoch. The part up to the
+/// seconds is formatted once a second per thread.
 pub fn rfc3339_millis(out: &mut Vec<u8>, t: SystemTime) {
     let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
     let secs = d.as_secs();
+    let (cached, text, len) = SECOND.get();
+    if cached != secs {
+        let mut s = Vec::with_capacity(32);
+        date_time(&mut s, secs);
+        let mut text = [0u8; 32];
+        let len = s.len().min(32);
+        text[..len].copy_from_slice(&s[..len]);
+        SECOND.set((secs, text, len));
+        out.extend_from_slice(&text[..len]);
+    } else {
+        out.extend_from_slice(&text[..len]);
+    }
+    out.push(b'.');
+    let ms = d.subsec_millis() as u64;
+    out.push(b'0' + (ms / 100) as u8);
+    out.push(b'0' + (ms / 10 % 10) as u8);
+    out.push(b'0' + (ms % 10) as u8);
+    out.push(b'Z');
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` of whole seconds since the epoch.
+fn date_time(out: &mut Vec<u8>, secs: u64) {
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, dd) = civil_from_days(days as i64);
     let two = |out: &mut Vec<u8>, n: u64| {
@@ -432,11 +690,6 @@ pub fn rfc3339_millis(out: &mut Vec<u8>, t: SystemTime) {
     two(out, rem / 60 % 60);
     out.push(b':');
     two(out, rem % 60);
-    out.push(b'.');
-    let ms = d.subsec_millis() as u64;
-    out.push(b'0' + (ms / 100) as u8);
-    two(out, ms % 100);
-    out.push(b'Z');
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).

@@ -84,6 +84,8 @@ pub struct ReloaderService {
     pub shared: Arc<Shared>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// The access log, whose file SIGHUP reopens (after `logrotate` moved it).
+    pub access_log: crate::access_log::AccessLog,
 }
 
 impl ReloaderService {
@@ -147,6 +149,7 @@ impl ReloaderService {
                     }
                 }
                 Some(()) = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
+                    self.access_log.reopen();
                     reload_blocking(&self.shared, &self.metrics, "sighup").await;
                 }
             }

@@ -23,7 +23,7 @@ fn sample() -> Record<'static> {
         upstream_duration: Some(Duration::from_micros(7)),
         bytes_in: 0,
         bytes_out: 321,
-        client: Some("127.0.0.1:5555"),
+        client: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 5555))),
     }
 }
 
@@ -202,19 +202,16 @@ fn a_full_queue_drops_and_counts_without_blocking() {
     }
     let (entered_tx, entered) = std::sync::mpsc::channel();
     let (release_tx, release) = std::sync::mpsc::channel::<()>();
-    let (tx, rx) = sync_channel::<Vec<u8>>(4);
     let c = counter();
-    let d = c.clone();
     let out = Stuck {
         entered: entered_tx,
         release,
     };
-    let writer = std::thread::spawn(move || write_loop(rx, Box::new(out), &d));
-    let log = AccessLog {
-        tx: Some((tx, c.clone())),
-        format: Format::Json,
-        include_query: false,
+    let settings = AccessLogSettings {
+        buffer: 4,
+        ..AccessLogSettings::default()
     };
+    let log = AccessLog::to_writer(&settings, Box::new(out), c.clone()).expect("starts");
     log.log(&sample());
     entered
         .recv_timeout(Duration::from_secs(5))
@@ -227,7 +224,105 @@ fn a_full_queue_drops_and_counts_without_blocking() {
     assert_eq!(c.get(), 1000 - 4);
     drop(log);
     drop(release_tx);
-    let _ = writer.join();
+}
+
+/// A writer that records each batch it is given.
+#[derive(Clone, Default)]
+struct Batches(Arc<Mutex<Vec<Vec<u8>>>>);
+
+impl Write for Batches {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").push(b.to_vec());
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let t0 = std::time::Instant::now();
+    while !f() {
+        assert!(t0.elapsed() < Duration::from_secs(5), "timed out: {what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[test]
+fn a_quiet_log_writes_each_line_soon_and_a_burst_in_few_writes() {
+    let b = Batches::default();
+    let log = AccessLog::to_writer(
+        &AccessLogSettings::default(),
+        Box::new(b.clone()),
+        counter(),
+    )
+    .expect("starts");
+    // A line alone (the writer asleep) is written without waiting for more.
+    log.log(&sample());
+    wait_for("first line", || b.0.lock().expect("lock").len() == 1);
+    std::thread::sleep(Duration::from_millis(20));
+    log.log(&Record {
+        request_id: "second",
+        ..sample()
+    });
+    wait_for("second line", || b.0.lock().expect("lock").len() == 2);
+    // A burst is batched: far fewer writes than lines, every line once, in order.
+    let ids: Vec<String> = (0..2000).map(|i| format!("burst-{i}")).collect();
+    for id in &ids {
+        log.log(&Record {
+            request_id: id,
+            ..sample()
+        });
+    }
+    let lines = || -> Vec<String> {
+        let all: Vec<u8> = b.0.lock().expect("lock").concat();
+        String::from_utf8_lossy(&all)
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).expect("json");
+                v["request_id"].as_str().unwrap_or("").to_string()
+            })
+            .collect()
+    };
+    wait_for("burst", || lines().len() == 2002);
+    assert_eq!(lines()[2..], ids[..]);
+    let writes = b.0.lock().expect("lock").len();
+    assert!(writes < 2 + 2000 / 10, "{writes} writes for 2000 lines");
+}
+
+#[test]
+fn reopen_follows_a_rotated_file() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = dir.path().join("access.log");
+    let rotated = dir.path().join("access.log.1");
+    let s = AccessLogSettings {
+        target: Target::File(p.clone()),
+        ..AccessLogSettings::default()
+    };
+    let log = AccessLog::start(&s, counter()).expect("starts");
+    log.log(&Record {
+        request_id: "before",
+        ..sample()
+    });
+    wait_for("before", || {
+        std::fs::read_to_string(&p).is_ok_and(|t| t.contains("\"before\""))
+    });
+    // logrotate: move the file away, then signal.
+    std::fs::rename(&p, &rotated).expect("rename");
+    log.reopen();
+    wait_for("new file", || p.exists());
+    log.log(&Record {
+        request_id: "after",
+        ..sample()
+    });
+    wait_for("after", || {
+        std::fs::read_to_string(&p).is_ok_and(|t| t.contains("\"after\""))
+    });
+    let old = std::fs::read_to_string(&rotated).expect("rotated");
+    assert!(
+        old.contains("\"before\"") && !old.contains("\"after\""),
+        "{old}"
+    );
 }
 
 #[test]

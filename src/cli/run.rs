@@ -123,7 +123,7 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    let gateway = Gateway::new(shared.clone(), metrics.clone()).with_access_log(access_log);
+    let gateway = Gateway::new(shared.clone(), metrics.clone()).with_access_log(access_log.clone());
     // Pingora's HTTP app behind errgate's client bounds (connection count, header deadline).
     let mut http = pingora::proxy::http_proxy(&server.configuration, gateway);
     // CONNECT reaches errgate's admission (instead of Pingora's bare 405) so it is answered like
@@ -158,6 +158,7 @@ pub fn run(args: Args) -> ExitCode {
         ReloaderService {
             shared: shared.clone(),
             metrics,
+            access_log,
         },
     );
     log::info!(

@@ -5,7 +5,6 @@
 use super::RequestCtx;
 use crate::access_log::{AccessLog, Record};
 use pingora::proxy::Session;
-use std::fmt::Write as _;
 use std::time::SystemTime;
 
 /// Writes the request's access log line (nothing when the log is off).
@@ -15,10 +14,6 @@ pub(super) fn log(log: &AccessLog, s: &Session, ctx: &RequestCtx) {
     }
     let req = s.req_header();
     let path = req.uri.path_and_query().map_or("/", |p| p.as_str());
-    let mut client = String::new();
-    if let Some(a) = s.client_addr() {
-        let _ = write!(client, "{a}");
-    }
     let err = ctx.error.as_ref();
     log.log(&Record {
         time: Some(SystemTime::now()),
@@ -41,6 +36,6 @@ pub(super) fn log(log: &AccessLog, s: &Session, ctx: &RequestCtx) {
         upstream_duration: ctx.upstream_time,
         bytes_in: s.body_bytes_read() as u64,
         bytes_out: s.body_bytes_sent() as u64,
-        client: (!client.is_empty()).then_some(client.as_str()),
+        client: s.client_addr().and_then(|a| a.as_inet()).copied(),
     });
 }
