@@ -15,6 +15,12 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// The W3C Trace Context header.
 pub const TRACEPARENT_HEADER: &str = "traceparent";
 
+/// [`REQUEST_ID_HEADER`] as a parsed name: a lookup by it skips parsing the name again.
+pub static REQUEST_ID: http::HeaderName = http::HeaderName::from_static(REQUEST_ID_HEADER);
+
+/// [`TRACEPARENT_HEADER`] as a parsed name.
+pub static TRACEPARENT: http::HeaderName = http::HeaderName::from_static(TRACEPARENT_HEADER);
+
 /// The client's request id when it is printable ASCII (no spaces) of 1..=128 bytes after
 /// trimming surrounding whitespace, else `None`.
 pub fn parse_request_id(value: &[u8]) -> Option<&str> {

@@ -59,6 +59,9 @@ impl fmt::Display for Mode {
 /// (`X-Errgate-Retry: off`); never forwarded to the vendor.
 pub const RETRY_CONTROL_HEADER: &str = "x-errgate-retry";
 
+/// [`RETRY_CONTROL_HEADER`] as a parsed name: a lookup by it skips parsing the name again.
+pub static RETRY_CONTROL: http::HeaderName = http::HeaderName::from_static(RETRY_CONTROL_HEADER);
+
 /// The problem+json media type a client asks for with `Accept`.
 const PROBLEM_MEDIA_TYPE: &str = "application/problem+json";
 
@@ -80,7 +83,7 @@ pub const H_REQUEST_ID: &str = "x-errgate-request-id";
 /// Whether the client turned errgate's retries off for this request: `X-Errgate-Retry` is
 /// `off`, `false`, `no` or `0` (case-insensitive).
 pub fn retry_off_requested(h: &HeaderMap) -> bool {
-    h.get_all(RETRY_CONTROL_HEADER).iter().any(|v| {
+    h.get_all(&RETRY_CONTROL).iter().any(|v| {
         v.to_str().is_ok_and(|v| {
             let v = v.trim();
             ["off", "false", "no", "0"]
@@ -172,7 +175,7 @@ pub fn annotation_headers(
             put("retry-after", secs.to_string());
         }
     }
-    if !vendor.contains_key(crate::ids::REQUEST_ID_HEADER) {
+    if !vendor.contains_key(&crate::ids::REQUEST_ID) {
         put("x-request-id", request_id.to_string());
     }
     out

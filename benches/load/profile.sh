@@ -105,7 +105,7 @@ measure() { # measure TARGET PATH -> prints "Ir requests"
   callgrind_control -d "$pid" >/dev/null
   sleep 0.5
   local ir
-  ir=$(cat "$out"* 2>/dev/null | awk '/^(summary|totals):/ { s += $2 } END { print s + 0 }')
+  ir=$(cat "$out"* 2>/dev/null | awk '/^summary:/ { s += $2 } END { print s + 0 }')
   if [ -n "${KEEP:-}" ]; then
     mkdir -p "$KEEP"
     for f in "$out"*; do cp "$f" "$KEEP/$target-$(basename "$path")-$(basename "$f")"; done

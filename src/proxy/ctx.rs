@@ -86,14 +86,10 @@ impl RequestCtx {
     /// Gives the request its ids, first thing: the client's valid `X-Request-Id` or a generated
     /// one, and the trace context of a valid `traceparent`.
     pub fn begin(&mut self, req: &RequestHeader) {
-        self.request_id = ids::request_id(
-            req.headers
-                .get(ids::REQUEST_ID_HEADER)
-                .map(|v| v.as_bytes()),
-        );
+        self.request_id = ids::request_id(req.headers.get(&ids::REQUEST_ID).map(|v| v.as_bytes()));
         self.trace = req
             .headers
-            .get(ids::TRACEPARENT_HEADER)
+            .get(&ids::TRACEPARENT)
             .and_then(|v| ids::parse_traceparent(v.as_bytes()));
     }
 
@@ -102,36 +98,66 @@ impl RequestCtx {
         self.upstream_time = Some(self.upstream_time.unwrap_or_default() + d);
     }
 
-    /// Counts the request in the metrics (called once, from `logging`).
+    /// Counts the request in the metrics (called once, from `logging`). A routed request uses
+    /// its route's resolved series; only an unrouted one looks its series up by label.
     pub fn record(&mut self, m: &Metrics) {
-        if let Some(h) = self.handles.take() {
-            h.in_flight.dec();
-            if std::mem::take(&mut self.retry_slot) {
-                h.budget.release();
+        let route = self.route.as_deref().unwrap_or(NO_ROUTE);
+        let outcome = self.outcome;
+        let status = self.status;
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let status_label = || {
+            let mut buf = itoa::Buffer::new();
+            let s = if status == 0 { "0" } else { buf.format(status) };
+            s.to_string()
+        };
+        match self.handles.take() {
+            Some(h) => {
+                h.in_flight.dec();
+                if std::mem::take(&mut self.retry_slot) {
+                    h.budget.release();
+                }
+                h.requests.with(
+                    (outcome, status),
+                    || {
+                        m.requests
+                            .with_label_values(&[route, outcome.as_str(), &status_label()])
+                    },
+                    |c| c.inc(),
+                );
+                h.duration.with(
+                    outcome,
+                    || m.duration.with_label_values(&[route, outcome.as_str()]),
+                    |d| d.observe(elapsed),
+                );
+                if let Some(mode) = self.mode {
+                    let answer = self.answered_as();
+                    h.mode_answers.with(
+                        (mode, answer),
+                        || {
+                            m.mode_answers
+                                .with_label_values(&[route, mode.as_str(), answer])
+                        },
+                        |c| c.inc(),
+                    );
+                }
+            }
+            None => {
+                m.requests
+                    .with_label_values(&[route, outcome.as_str(), &status_label()])
+                    .inc();
+                m.duration
+                    .with_label_values(&[route, outcome.as_str()])
+                    .observe(elapsed);
+                if let Some(mode) = self.mode {
+                    m.mode_answers
+                        .with_label_values(&[route, mode.as_str(), self.answered_as()])
+                        .inc();
+                }
             }
         }
-        let route = self.route.as_deref().unwrap_or(NO_ROUTE);
-        let outcome = self.outcome.as_str();
-        let mut buf = itoa::Buffer::new();
-        let status = if self.status == 0 {
-            "0"
-        } else {
-            buf.format(self.status)
-        };
-        m.requests
-            .with_label_values(&[route, outcome, status])
-            .inc();
-        m.duration
-            .with_label_values(&[route, outcome])
-            .observe(self.started.elapsed().as_secs_f64());
         if let Some(e) = &self.error {
             m.errors
                 .with_label_values(&[route, &e.domain, e.code, &e.reason, &e.upstream_code])
-                .inc();
-        }
-        if let Some(mode) = self.mode {
-            m.mode_answers
-                .with_label_values(&[route, mode.as_str(), self.answered_as()])
                 .inc();
         }
         m.handled.inc();

@@ -74,7 +74,7 @@ pub fn upstream_request(req: &RequestHeader, to: &UpstreamTarget<'_>) -> Result<
         if is_hop_by_hop(name, &listed)
             || name == header::HOST
             || name == header::EXPECT
-            || name.as_str() == crate::mode::RETRY_CONTROL_HEADER
+            || name == crate::mode::RETRY_CONTROL
             || to.strip.contains(name)
             || name == header::CONTENT_LENGTH
             || name == header::TRANSFER_ENCODING

@@ -7,14 +7,15 @@
 //! compare and an index.
 
 use crate::config::Route;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Outcome};
+use crate::mode::Mode;
 use crate::retry::GiveUpReason;
 use crate::state::Snapshot;
 use arc_swap::ArcSwapOption;
 use pingora_prometheus::prometheus::{Histogram, IntCounter, IntGauge};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 /// Result label of `errgate_retries_total` (closed set).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,8 +86,53 @@ impl RetryBudget {
     }
 }
 
+/// Most series one [`Resolved`] keeps; past it (never reached by real label sets) series are
+/// looked up by label each time.
+const MAX_RESOLVED: usize = 64;
+
+/// The series of one labelled metric already resolved for a route, keyed by the rest of their
+/// labels (the statuses a route has answered, its outcomes, its answer forms: a handful). A
+/// request finds its series under a read lock by a short linear scan instead of hashing label
+/// strings in the metric's map.
+pub struct Resolved<K, C> {
+    seen: RwLock<Vec<(K, C)>>,
+}
+
+impl<K, C> Default for Resolved<K, C> {
+    fn default() -> Self {
+        Resolved {
+            seen: RwLock::new(Vec::new()),
+        }
+    }
+}
+
+impl<K: Copy + Eq, C: Clone> Resolved<K, C> {
+    /// Runs `f` on the series for `key`, resolving it with `resolve` the first time.
+    pub fn with(&self, key: K, resolve: impl FnOnce() -> C, f: impl FnOnce(&C)) {
+        {
+            let seen = self.seen.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some((_, c)) = seen.iter().find(|(k, _)| *k == key) {
+                f(c);
+                return;
+            }
+        }
+        let c = resolve();
+        f(&c);
+        let mut seen = self.seen.write().unwrap_or_else(PoisonError::into_inner);
+        if seen.len() < MAX_RESOLVED && !seen.iter().any(|(k, _)| *k == key) {
+            seen.push((key, c));
+        }
+    }
+}
+
 /// One route's handles.
 pub struct RouteHandles {
+    /// `errgate_requests_total{route, outcome, status}` by outcome and status.
+    pub requests: Resolved<(Outcome, u16), IntCounter>,
+    /// `errgate_request_duration_seconds{route, outcome}` by outcome.
+    pub duration: Resolved<Outcome, Histogram>,
+    /// `errgate_mode_answers_total{route, mode, answer}` by mode and answer.
+    pub mode_answers: Resolved<(Mode, &'static str), IntCounter>,
     /// `errgate_requests_in_flight{route}`.
     pub in_flight: IntGauge,
     /// `errgate_upstream_duration_seconds{route}`.
@@ -105,6 +151,9 @@ pub struct RouteHandles {
 impl RouteHandles {
     fn new(route: &str, m: &Metrics) -> RouteHandles {
         RouteHandles {
+            requests: Resolved::default(),
+            duration: Resolved::default(),
+            mode_answers: Resolved::default(),
             in_flight: m.in_flight.with_label_values(&[route]),
             upstream_duration: m.upstream_duration.with_label_values(&[route]),
             held: m.held.with_label_values(&[route]),
@@ -210,6 +259,38 @@ mod tests {
     fn zero_budget_refuses_every_retry() {
         let b = RetryBudget::default();
         assert!(!b.try_acquire(1000, 0, 0));
+    }
+
+    #[test]
+    fn resolved_series_are_resolved_once_per_key() {
+        let r: Resolved<u16, u32> = Resolved::default();
+        let mut resolved = 0;
+        for status in [200, 200, 404, 200, 404] {
+            r.with(
+                status,
+                || {
+                    resolved += 1;
+                    u32::from(status)
+                },
+                |c| assert_eq!(*c, u32::from(status)),
+            );
+        }
+        assert_eq!(resolved, 2);
+        // Past the cap every key still gets its series, resolved each time.
+        let r: Resolved<usize, usize> = Resolved::default();
+        for k in 0..MAX_RESOLVED + 10 {
+            r.with(k, || k, |c| assert_eq!(*c, k));
+        }
+        let mut again = 0;
+        r.with(
+            MAX_RESOLVED + 5,
+            || {
+                again += 1;
+                0
+            },
+            |_| {},
+        );
+        assert_eq!(again, 1);
     }
 
     #[test]
