@@ -217,3 +217,51 @@ fn on_by_default_to_stdout() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+/// logrotate's default (`create`): the file is moved away, SIGHUP makes errgate reopen its path;
+/// lines after the signal go to the new file, none is lost, the gateway keeps serving.
+#[test]
+fn sighup_reopens_a_rotated_file() {
+    let m = Mock::fixed(json(200, r#"{"id":"abcde"}"#));
+    let g = gate(&m, to_file);
+    let path = g.dir.path().join(ACCESS_LOG);
+    let rotated = g.dir.path().join("access.log.1");
+    assert_eq!(
+        g.req(
+            "GET",
+            "/pk/systems/a",
+            &[("X-Request-Id", "before-rotation")],
+            b""
+        )
+        .status,
+        200
+    );
+    g.access_line("before-rotation");
+    std::fs::rename(&path, &rotated).expect("rotate");
+    g.signal("HUP");
+    let t0 = std::time::Instant::now();
+    while !path.exists() {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(5),
+            "SIGHUP did not reopen {}",
+            path.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(
+        g.req(
+            "GET",
+            "/pk/systems/b",
+            &[("X-Request-Id", "after-rotation")],
+            b""
+        )
+        .status,
+        200
+    );
+    let v = g.access_line("after-rotation");
+    assert_eq!(v["status"], 200);
+    let old = std::fs::read_to_string(&rotated).expect("rotated file");
+    assert!(old.contains("before-rotation"), "{old}");
+    assert!(!old.contains("after-rotation"), "{old}");
+    assert_eq!(m.hits(), 2);
+}
