@@ -151,6 +151,8 @@ pub struct Entry {
     /// Documentation link.
     pub docs: Option<String>,
     weight: u8,
+    /// `title_for_reason(reason)`, computed once at load: every error answer needs it.
+    title: String,
 }
 
 /// What a lookup is asked about.
@@ -171,6 +173,11 @@ pub struct LookupKey<'a> {
 // === impl Entry ===
 
 impl Entry {
+    /// The problem title of this entry's reason (`title_for_reason`), computed at load.
+    pub fn title(&self) -> &str {
+        &self.title
+    }
+
     fn matches(&self, k: &LookupKey<'_>) -> bool {
         if let Some(c) = &self.code {
             if k.code != Some(c.as_str()) {
@@ -343,6 +350,7 @@ impl From<EntryParts> for Entry {
             None => (None, None),
         };
         Entry {
+            title: crate::problem::title_for_reason(&p.reason),
             code: p.code,
             vendor_status: p.vendor_status,
             match_status: p.match_status,

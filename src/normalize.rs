@@ -79,23 +79,35 @@ pub enum Verdict {
     Error(Box<Problem>, Option<RetryHint>),
 }
 
-fn captured_text(c: &Captured) -> Option<String> {
+/// A captured scalar as text, borrowed (no allocation: `captured_text` and the in-band check
+/// run on every held response).
+fn captured_str(c: &Captured) -> Option<&str> {
     match c {
-        Captured::Str(s) => Some(s.clone()),
-        Captured::Num(n) => Some(n.clone()),
-        Captured::Bool(b) => Some(b.to_string()),
+        Captured::Str(s) => Some(s),
+        Captured::Num(n) => Some(n),
+        Captured::Bool(true) => Some("true"),
+        Captured::Bool(false) => Some("false"),
         Captured::Null => None,
         Captured::Raw(_) => None,
     }
 }
 
-/// The value of an in-band field, as compared against the catalog's success values.
-pub fn in_band_value(vendor: &VendorCatalog, scanner: &Scanner<'_>) -> Option<String> {
+fn captured_text(c: &Captured) -> Option<String> {
+    captured_str(c).map(str::to_string)
+}
+
+/// [`in_band_value`], borrowed from the scanner.
+fn in_band_str<'a>(vendor: &VendorCatalog, scanner: &'a Scanner<'_>) -> Option<&'a str> {
     let ib = vendor.in_band.as_ref()?;
     scanner.field(ib.field).and_then(|f| match &f.value {
-        Captured::Null => Some("null".to_string()),
-        v => captured_text(v),
+        Captured::Null => Some("null"),
+        v => captured_str(v),
     })
+}
+
+/// The value of an in-band field, as compared against the catalog's success values.
+pub fn in_band_value(vendor: &VendorCatalog, scanner: &Scanner<'_>) -> Option<String> {
+    in_band_str(vendor, scanner).map(str::to_string)
 }
 
 /// Early decision for a held 2xx of an in-band vendor: `Some(true)` pass now, `Some(false)` it is
@@ -105,8 +117,8 @@ pub fn in_band_decision(vendor: &VendorCatalog, scanner: &Scanner<'_>) -> Option
     if scanner.root_is_object() == Some(false) || scanner.error().is_some() {
         return Some(true);
     }
-    let v = in_band_value(vendor, scanner)?;
-    Some(ib.success.contains(&v))
+    let v = in_band_str(vendor, scanner)?;
+    Some(ib.success.iter().any(|s| s.as_str() == v))
 }
 
 impl ScanFacts {
@@ -129,7 +141,12 @@ impl ScanFacts {
                 _ => None,
             });
         ScanFacts {
-            code: text(vendor.envelope.code).map(|c| c.trim().to_string()),
+            code: vendor
+                .envelope
+                .code
+                .and_then(|i| scanner.field(i))
+                .and_then(|f| captured_str(&f.value))
+                .map(|c| c.trim().to_string()),
             message: text(vendor.envelope.message),
             detail: text(vendor.envelope.detail),
             retry_after_ms: text(vendor.envelope.retry_after_ms),
@@ -524,11 +541,13 @@ pub fn classify_error(
         message: message.as_deref(),
     };
     let entry = vendor.lookup(&key);
-    let (code, status, reason, retryable, detail, default_hint) = match entry {
+    let (code, status, reason, title, retryable, detail, default_hint) = match entry {
         Some(e) => (
             e.canonical,
             e.http_status,
             e.reason.clone(),
+            // Computed once at catalog load rather than per answer.
+            e.title().to_string(),
             e.retryable,
             e.detail.clone(),
             e.retry_after_ms.map(Duration::from_millis),
@@ -549,6 +568,7 @@ pub fn classify_error(
                 code,
                 code.default_status(),
                 reason.to_string(),
+                crate::problem::title_for_reason(reason),
                 retryable,
                 uncataloged_detail(vendor, resp.status, scan),
                 None,
@@ -573,7 +593,7 @@ pub fn classify_error(
         .map(|h| client_hint(h.delay, retry_after_max).0);
     let mut problem = Problem {
         status,
-        title: crate::problem::title_for_reason(&reason),
+        title,
         detail,
         code,
         reason,
@@ -590,11 +610,14 @@ pub fn classify_error(
         internal: None,
     };
     if let Some(d) = scan.detail.as_deref().filter(|d| !d.trim().is_empty()) {
-        problem.detail = format!(
-            "{} ({})",
-            problem.detail,
-            truncate_chars(d.trim(), MAX_MESSAGE_CHARS)
-        );
+        // `format!("{} ({})", detail, d)` by hand: the formatting machinery costs about 1 K
+        // instructions per answer (issue #10); same text.
+        let d = truncate_chars(d.trim(), MAX_MESSAGE_CHARS);
+        let detail = &mut problem.detail;
+        detail.reserve_exact(d.len() + 3);
+        detail.push_str(" (");
+        detail.push_str(d);
+        detail.push(')');
     }
     Classified {
         verdict: Verdict::Error(Box::new(problem), hint),

@@ -388,21 +388,31 @@ impl Problem {
     /// ids always are).
     pub fn response_headers(&self, request_id: &str) -> Vec<(HeaderName, HeaderValue)> {
         let mut h = Vec::with_capacity(4);
-        h.push((
+        self.each_response_header(request_id, |k, v| h.push((k, v)));
+        h
+    }
+
+    /// [`Problem::response_headers`] handed one by one to `f`, in the same order: the proxy
+    /// puts them straight into its header map without a `Vec` in between.
+    pub fn each_response_header(
+        &self,
+        request_id: &str,
+        mut f: impl FnMut(HeaderName, HeaderValue),
+    ) {
+        f(
             http::header::CONTENT_TYPE,
             HeaderValue::from_static(CONTENT_TYPE),
-        ));
-        h.push((
+        );
+        f(
             http::header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
-        ));
+        );
         if let Some(secs) = self.retry_after_secs() {
-            h.push((http::header::RETRY_AFTER, HeaderValue::from(secs)));
+            f(http::header::RETRY_AFTER, HeaderValue::from(secs));
         }
         if let Ok(v) = HeaderValue::from_str(request_id) {
-            h.push((HeaderName::from_static(crate::ids::REQUEST_ID_HEADER), v));
+            f(HeaderName::from_static(crate::ids::REQUEST_ID_HEADER), v);
         }
-        h
     }
 
     /// The answer as text, the way `explain` and `normalize` print it: `HTTP <status>`, the
@@ -457,7 +467,98 @@ impl Problem {
     }
 
     /// The JSON body, compact (what the proxy sends).
+    ///
+    /// Hand-written rather than `serde_json::to_writer(&self.wire(..))`: this runs on every error
+    /// answer, and the derive's per-field serializer calls and the `type` URI's own `String` cost
+    /// about 4 K instructions a request (issue #10). The bytes are exactly serde_json's compact
+    /// output (same key order, same escaping: strings that need escaping and the `errors` value
+    /// still go through serde_json); `to_json_matches_serde_json` checks it over varied problems.
     pub fn to_json(&self, type_base: &str, request_id: &str) -> Vec<u8> {
+        let mut out = Vec::with_capacity(
+            256 + self.title.len()
+                + self.detail.len()
+                + type_base.len()
+                + 2 * self.reason.len()
+                + request_id.len(),
+        );
+        out.extend_from_slice(b"{\"type\":");
+        self.type_uri_json(&mut out, type_base);
+        out.extend_from_slice(b",\"title\":");
+        json_str(&mut out, &self.title);
+        out.extend_from_slice(b",\"status\":");
+        json_int(&mut out, self.status);
+        out.extend_from_slice(b",\"detail\":");
+        json_str(&mut out, &self.detail);
+        out.extend_from_slice(b",\"code\":\"");
+        // Code names are plain ASCII capitals and underscores: nothing to escape.
+        out.extend_from_slice(self.code.as_str().as_bytes());
+        out.extend_from_slice(b"\",\"reason\":");
+        json_str(&mut out, &self.reason);
+        out.extend_from_slice(b",\"domain\":");
+        json_str(&mut out, &self.domain);
+        out.extend_from_slice(if self.retryable {
+            b",\"retryable\":true"
+        } else {
+            b",\"retryable\":false"
+        });
+        if let Some(ms) = self.retry_after_ms {
+            out.extend_from_slice(b",\"retry_after_ms\":");
+            json_int(&mut out, ms);
+        }
+        out.extend_from_slice(b",\"upstream\":");
+        match &self.upstream {
+            None => out.extend_from_slice(b"null"),
+            Some(u) => {
+                out.extend_from_slice(b"{\"status\":");
+                json_int(&mut out, u.status);
+                out.extend_from_slice(b",\"code\":");
+                json_opt_str(&mut out, u.code.as_deref());
+                out.extend_from_slice(b",\"message\":");
+                json_opt_str(&mut out, u.message.as_deref());
+                out.push(b'}');
+            }
+        }
+        if let Some(errors) = &self.errors {
+            out.extend_from_slice(b",\"errors\":");
+            // An already-valid Value written into a Vec cannot fail; on the impossible error the
+            // field would be cut, so fall back to the serde path for the whole body.
+            if serde_json::to_writer(&mut out, errors).is_err() {
+                return self.to_json_serde(type_base, request_id);
+            }
+        }
+        out.extend_from_slice(b",\"request_id\":");
+        json_str(&mut out, request_id);
+        out.push(b'}');
+        out
+    }
+
+    /// The `type` URI as a JSON string, written in place (no intermediate `String` unless a part
+    /// needs escaping).
+    fn type_uri_json(&self, out: &mut Vec<u8>, base: &str) {
+        let base = base.trim_end_matches('/');
+        if needs_escape(base) || needs_escape(&self.domain) || needs_escape(&self.reason) {
+            json_str(out, &self.type_uri(base));
+            return;
+        }
+        out.push(b'"');
+        out.extend_from_slice(base.as_bytes());
+        out.push(b'/');
+        out.extend_from_slice(self.domain.as_bytes());
+        out.push(b'/');
+        // `type_uri`'s kebab case, byte-wise: `to_ascii_lowercase` leaves non-ASCII bytes alone,
+        // so the UTF-8 stays valid.
+        out.extend(self.reason.bytes().map(|b| {
+            if b == b'_' {
+                b'-'
+            } else {
+                b.to_ascii_lowercase()
+            }
+        }));
+        out.push(b'"');
+    }
+
+    /// The compact body through serde (the reference `to_json` must match).
+    fn to_json_serde(&self, type_base: &str, request_id: &str) -> Vec<u8> {
         let mut out = Vec::with_capacity(512);
         // Serializing plain strings, numbers and an already-valid Value cannot fail.
         match serde_json::to_writer(&mut out, &self.wire(type_base, request_id)) {
@@ -471,6 +572,59 @@ impl Problem {
         serde_json::to_vec_pretty(&self.wire(type_base, request_id))
             .unwrap_or_else(|_| b"{}".to_vec())
     }
+}
+
+/// Whether serde_json would escape something in `s` (quotes, backslashes, control characters).
+///
+/// Eight bytes at a time (the classic "has a byte less than n / equal to c" word tricks, exact
+/// as an any-test) rather than `s.bytes().any(..)`: the detail sentence is the longest string of
+/// every answer and this check ran at about 5 instructions a byte.
+fn needs_escape(s: &str) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |v: u64| v.wrapping_sub(LO) & !v & HI != 0;
+    let bytes = s.as_bytes();
+    let mut words = bytes.chunks_exact(8);
+    for w in &mut words {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(w);
+        let v = u64::from_le_bytes(a);
+        // A byte below 0x20, or equal to `"` or `\`.
+        if v.wrapping_sub(LO * 0x20) & !v & HI != 0
+            || has_zero(v ^ (LO * u64::from(b'"')))
+            || has_zero(v ^ (LO * u64::from(b'\\')))
+        {
+            return true;
+        }
+    }
+    words
+        .remainder()
+        .iter()
+        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+}
+
+/// `s` as a JSON string: copied as is when nothing needs escaping (the common case), else
+/// through serde_json so the escapes are exactly its own.
+fn json_str(out: &mut Vec<u8>, s: &str) {
+    if needs_escape(s) {
+        // Writing a `str` into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, s);
+    } else {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    }
+}
+
+fn json_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => json_str(out, s),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+fn json_int(out: &mut Vec<u8>, n: impl itoa::Integer) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 /// A stable English title from a reason: `MEMBER_NOT_FOUND` -> `Member not found`.
@@ -493,6 +647,10 @@ pub fn title_for_reason(reason: &str) -> String {
 
 /// At most `max` chars of `s`, never splitting a char.
 pub fn truncate_chars(s: &str, max: usize) -> &str {
+    // A string of at most `max` bytes has at most `max` chars: no need to walk it.
+    if s.len() <= max {
+        return s;
+    }
     match s.char_indices().nth(max) {
         Some((i, _)) => &s[..i],
         None => s,
@@ -617,6 +775,129 @@ mod tests {
         let v: serde_json::Value =
             serde_json::from_slice(&p.to_json(DEFAULT_TYPE_BASE, "r")).expect("json");
         assert!(v.get("allow").is_none() && v.get("internal").is_none());
+    }
+
+    fn vendor_problem(text: &str, code: Option<&str>, hint: Option<u64>) -> Problem {
+        let mut p = Problem::own(Code::ResourceExhausted, 429, "RATE_LIMITED", text);
+        p.domain = "open_im".to_string();
+        p.title = format!("Title {text}");
+        p.retry_after_ms = hint;
+        p.upstream = Some(Upstream {
+            status: 200,
+            code: code.map(str::to_string),
+            message: Some(text.to_string()),
+        });
+        p
+    }
+
+    #[test]
+    fn to_json_matches_serde_json() {
+        let texts = [
+            "",
+            "plain",
+            "quote \" and backslash \\ and slash /",
+            "controls \u{0} \u{1} \u{8} \t \n \u{b} \u{c} \r \u{1f} del \u{7f}",
+            "unicode é ü 中文 \u{2028} \u{2029} 🦀 \u{FFFD}",
+            "</script><b>&amp;</b>",
+        ];
+        let mut problems = vec![
+            Problem::no_route("/x"),
+            Problem::cooldown("r", 1500),
+            Problem::method_not_allowed("TRACE", "GET, HEAD"),
+            Problem::upstream_timeout("pk", "slow"),
+            Problem::request_too_large(10),
+        ];
+        for t in texts {
+            problems.push(vendor_problem(t, Some(t), Some(0)));
+            problems.push(vendor_problem(t, None, None));
+            problems.push(vendor_problem(t, Some("1501"), Some(u64::MAX)));
+            let mut p = Problem::own(Code::Internal, 500, t, t);
+            p.reason = format!("{t}_X_y");
+            p.domain = t.to_string();
+            problems.push(p);
+        }
+        let mut with_errors = vendor_problem("e", Some("E"), None);
+        with_errors.errors = Some(serde_json::json!([
+            {"field": "name", "message": "too \"long\"\n", "n": 1.5, "ok": true, "x": null},
+            {"field": "é🦀", "nested": {"b": [1, 2, {"c": "\u{1}"}], "a": -0.0}}
+        ]));
+        problems.push(with_errors);
+        let mut empty_errors = vendor_problem("e", None, Some(7));
+        empty_errors.errors = Some(serde_json::json!([]));
+        problems.push(empty_errors);
+        for p in &problems {
+            for base in [
+                DEFAULT_TYPE_BASE,
+                "https://e.example/p/",
+                "",
+                "https://e.example/\"q\"\\",
+            ] {
+                for rid in ["rid", "", "a\"b", "01J0ABCDEF-é"] {
+                    let fast = p.to_json(base, rid);
+                    let serde = p.to_json_serde(base, rid);
+                    assert_eq!(
+                        String::from_utf8_lossy(&fast),
+                        String::from_utf8_lossy(&serde),
+                        "{p:?} base={base:?} rid={rid:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn to_json_matches_serde_json_for_any_text(
+            title in ".*",
+            detail in ".*",
+            reason in ".*",
+            domain in ".*",
+            code in proptest::option::of(".*"),
+            message in proptest::option::of(".*"),
+            rid in ".*",
+            base in ".*",
+            status in proptest::num::u16::ANY,
+            hint in proptest::option::of(proptest::num::u64::ANY),
+            retryable in proptest::bool::ANY,
+            own in proptest::bool::ANY,
+        ) {
+            let mut p = Problem::own(Code::Unavailable, status, &reason, detail);
+            p.title = title;
+            p.reason = reason;
+            p.domain = domain;
+            p.retryable = retryable;
+            p.retry_after_ms = hint;
+            if !own {
+                p.upstream = Some(Upstream { status, code, message });
+            }
+            proptest::prop_assert_eq!(p.to_json(&base, &rid), p.to_json_serde(&base, &rid));
+        }
+
+        #[test]
+        fn needs_escape_matches_bytewise_for_any_text(s in "(?s).*") {
+            let slow = s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\');
+            proptest::prop_assert_eq!(needs_escape(&s), slow);
+        }
+    }
+
+    #[test]
+    fn needs_escape_agrees_with_the_bytewise_test() {
+        let slow = |s: &str| s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\');
+        let mut cases = vec![String::new()];
+        for special in [
+            '\u{0}', '\u{1f}', ' ', '"', '\\', '\u{7f}', 'é', '!', '#', '[', ']', '\u{80}',
+        ] {
+            for len in 0..20 {
+                for pos in 0..=len {
+                    let mut t: String = "abcdefghijklmnopqrstuvwxyz".chars().take(len).collect();
+                    t.insert(pos.min(t.len()), special);
+                    cases.push(t);
+                }
+            }
+        }
+        for c in &cases {
+            assert_eq!(needs_escape(c), slow(c), "{c:?}");
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::secret::Secret;
 use http::header::{self, HeaderName};
 use http::HeaderMap;
 use pingora::http::{RequestHeader, ResponseHeader};
-use pingora::Result;
+use pingora::{OrErr, Result};
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) never forwarded in either direction.
 const HOP_BY_HOP: &[HeaderName] = &[
@@ -164,14 +164,38 @@ pub fn vendor_end_to_end(h: &HeaderMap) -> HeaderMap {
     out
 }
 
+/// Room in a problem answer's header map: errgate's own headers (at most 6 with `Allow`),
+/// Pingora's `Date` and `Connection`, and a few vendor rate-limit headers, without regrowing.
+const PROBLEM_HEADER_CAPACITY: usize = 12;
+
 /// The response header of a problem answer with a body of `body_len` bytes.
+///
+/// Built as a plain `http` header map and converted (`ResponseHeader::from(Parts)`, no
+/// case-preserving name map) rather than with `ResponseHeader::build` + `insert_header`: that
+/// keeps a second map of names and re-parses every `HeaderName` from bytes, about 3 K
+/// instructions per error answer (issue #10). The wire bytes are the same: Pingora writes the
+/// standard names title-cased (`Content-Type`) in both forms and the others as given, and
+/// errgate's names are lower-case `HeaderName`s either way.
 pub fn problem_header(p: &Problem, request_id: &str, body_len: usize) -> Result<ResponseHeader> {
-    let mut h = ResponseHeader::build(p.status, Some(6))?;
-    for (name, value) in p.response_headers(request_id) {
-        h.insert_header(name, value)?;
+    let (mut parts, ()) = http::Response::new(()).into_parts();
+    parts.status = http::StatusCode::from_u16(p.status)
+        .or_err(pingora::ErrorType::InvalidHTTPHeader, "invalid status")?;
+    let mut headers = HeaderMap::with_capacity(PROBLEM_HEADER_CAPACITY);
+    let mut full = false;
+    p.each_response_header(request_id, |k, v| {
+        full |= headers.try_insert(k, v).is_err();
+    });
+    full |= headers
+        .try_insert(header::CONTENT_LENGTH, http::HeaderValue::from(body_len))
+        .is_err();
+    if full {
+        return pingora::Error::e_explain(
+            pingora::ErrorType::InvalidHTTPHeader,
+            "problem header map full",
+        );
     }
-    h.insert_header(header::CONTENT_LENGTH, body_len)?;
-    Ok(h)
+    parts.headers = headers;
+    Ok(ResponseHeader::from(parts))
 }
 
 #[cfg(test)]
@@ -329,6 +353,64 @@ mod tests {
         assert!(out.headers.get("connection").is_none());
         assert!(out.headers.get("x-hop").is_none());
         assert_eq!(out.headers.get_all("set-cookie").iter().count(), 2);
+    }
+
+    /// The header as `ResponseHeader::build` + `insert_header` made it before (the reference).
+    fn problem_header_case_preserving(p: &Problem, request_id: &str, len: usize) -> ResponseHeader {
+        let mut h = ResponseHeader::build(p.status, Some(6)).expect("header");
+        for (name, value) in p.response_headers(request_id) {
+            h.insert_header(name, value).expect("insert");
+        }
+        h.insert_header(header::CONTENT_LENGTH, len)
+            .expect("insert");
+        h
+    }
+
+    #[test]
+    fn problem_header_wire_bytes_are_those_of_the_case_preserving_build() {
+        let mut vendor = HeaderMap::new();
+        vendor.append("x-ratelimit-remaining", "0".parse().expect("v"));
+        vendor.append(header::SERVER, "vendor".parse().expect("v"));
+        vendor.append(header::SET_COOKIE, "a=1".parse().expect("v"));
+        vendor.append(header::SET_COOKIE, "b=2".parse().expect("v"));
+        let mut no_allow = Problem::cooldown("r", 1500);
+        no_allow.allow = None;
+        for (p, rid) in [
+            (Problem::cooldown("r", 1500), "rid"),
+            (Problem::upstream_timeout("r", "slow"), "01J0ABC"),
+            (Problem::method_not_allowed("TRACE", "GET"), "bad\nid"),
+            (no_allow, ""),
+        ] {
+            let mut fast = problem_header(&p, rid, 123).expect("header");
+            let mut slow = problem_header_case_preserving(&p, rid, 123);
+            for h in [&mut fast, &mut slow] {
+                // What `serve::answer_with` and Pingora add afterwards.
+                for (k, v) in &vendor {
+                    h.append_header(k.clone(), v.clone()).expect("append");
+                }
+                if let Some(allow) = &p.allow {
+                    h.insert_header(header::ALLOW, allow.as_str())
+                        .expect("allow");
+                }
+                h.insert_header(header::DATE, "Mon, 30 Nov 2026 13:00:00 GMT")
+                    .expect("date");
+                h.insert_header(header::CONNECTION, "keep-alive")
+                    .expect("connection");
+            }
+            let (mut a, mut b) = (bytes::BytesMut::new(), bytes::BytesMut::new());
+            fast.header_to_h1_wire(&mut a);
+            slow.header_to_h1_wire(&mut b);
+            assert_eq!(
+                String::from_utf8_lossy(&a),
+                String::from_utf8_lossy(&b),
+                "{p:?}"
+            );
+            assert_eq!(fast.status, slow.status);
+            assert_eq!(fast.version, slow.version);
+            assert!(String::from_utf8_lossy(&a).starts_with(
+                "Content-Type: application/problem+json\r\nCache-Control: no-store\r\n"
+            ));
+        }
     }
 
     #[test]
