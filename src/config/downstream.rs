@@ -109,16 +109,12 @@ impl Downstream {
         }
     }
 
-    /// The keep-alive idle time in the whole seconds Pingora takes.
-    pub fn idle_secs(&self) -> u64 {
-        self.idle_timeout.as_secs().max(1)
-    }
-
     /// Longest time a connection may take to deliver a complete request header: from accept
-    /// for its first request, from the end of the previous response on a kept-alive one.
+    /// for its first request (`header_timeout`), from the end of the previous response on a
+    /// kept-alive one (`idle_timeout`: idle time and the next header together).
     pub fn header_deadline(&self, reused: bool) -> Duration {
         if reused {
-            self.idle_timeout + self.header_timeout
+            self.idle_timeout
         } else {
             self.header_timeout
         }

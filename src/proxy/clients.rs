@@ -12,12 +12,17 @@
 //!   its request header and then answered 503 `TOO_MANY_CONNECTIONS` with `Connection: close`
 //!   (see ARCHITECTURE.md), without contacting a vendor;
 //! - cut a connection whose request header is not complete within
-//!   [`Downstream::header_deadline`]: a watchdog per request, disarmed by
-//!   [`header_received`] (called from `early_request_filter`, the first phase after the header).
+//!   [`Downstream::header_deadline`]: `header_timeout` from accept for the first request,
+//!   `idle_timeout` from the previous response on a kept-alive connection. One watchdog timer
+//!   per connection, moved forward for each request (moving a tokio timer later is one atomic
+//!   compare-and-swap) and only watched until [`header_received`] (called from
+//!   `early_request_filter`, the first phase after the header). Pingora's own keep-alive timeout
+//!   is left infinite: it would register a timer for every idle wait between requests, and the
+//!   watchdog bounds that wait already (measured in benches/load/README.md).
 //!
 //! The connection's state reaches the request phases through a task-local: Pingora runs the
 //! whole connection, its requests included, in the one task that calls `process_new`.
-//! [`apply`] sets the per-request bounds (body read, response write, keep-alive idle).
+//! [`apply`] sets the per-request bounds (body read, response write).
 
 use crate::config::downstream::Downstream;
 use crate::state::Shared;
@@ -29,8 +34,10 @@ use pingora::protocols::Stream;
 use pingora::proxy::Session;
 use pingora::server::ShutdownWatch;
 use pingora::{Error, ErrorType, Result};
+use std::future::{poll_fn, Future};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 
 tokio::task_local! {
     static CONN: Arc<Conn>;
@@ -56,24 +63,25 @@ pub(super) fn over_limit() -> Option<usize> {
 }
 
 /// Sets the request's client-side bounds: each body read within `read_timeout`, each write
-/// within `write_timeout`, and, when the connection stays open, `idle_timeout` of idle time
-/// before the next request (Pingora would otherwise wait without limit after the first
-/// HTTP/1.1 request).
+/// within `write_timeout`. (The idle time before the next request is the connection
+/// watchdog's.)
 pub(super) fn apply(s: &mut Session, d: &Downstream) {
     s.set_read_timeout(Some(d.read_timeout));
     s.set_write_timeout(Some(d.write_timeout));
-    if s.get_keepalive().is_some() {
-        s.set_keepalive(Some(d.idle_secs()));
-    }
 }
 
 /// Writes a response header within the session's write timeout. Pingora bounds body writes by
-/// it but not header writes.
+/// it but not header writes. The header usually lands in the stream's write buffer at once:
+/// the write is tried first and a timer is armed only when it has to wait.
 pub(super) async fn write_header(s: &mut Session, h: Box<ResponseHeader>) -> Result<()> {
     let Some(t) = s.get_write_timeout() else {
         return s.write_response_header(h, false).await;
     };
-    match tokio::time::timeout(t, s.write_response_header(h, false)).await {
+    let mut write = std::pin::pin!(s.write_response_header(h, false));
+    if let Poll::Ready(r) = poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await {
+        return r;
+    }
+    match tokio::time::timeout(t, write).await {
         Ok(r) => r,
         Err(_) => {
             let mut e = Error::explain(
@@ -132,12 +140,14 @@ impl<A: HttpServerApp + Send + Sync + 'static> ClientLimits<A> {
     ) {
         let mut settings: Option<HttpPersistentSettings> = None;
         let mut reused = false;
+        let mut watchdog = std::pin::pin!(tokio::time::sleep(d.header_deadline(false)));
         loop {
             let mut session = ServerSession::new_http1(stream);
             match settings.take() {
                 Some(s) => s.apply_to_session(&mut session),
                 None => {
-                    session.set_keepalive(Some(d.idle_secs()));
+                    // Kept alive without Pingora's idle timer: the watchdog bounds the wait.
+                    session.set_keepalive(Some(0));
                     session.set_keepalive_reuses_remaining(
                         self.inner
                             .server_options()
@@ -150,21 +160,29 @@ impl<A: HttpServerApp + Send + Sync + 'static> ClientLimits<A> {
             }
             conn.header_done.store(false, Ordering::Relaxed);
             let limit = d.header_deadline(reused);
-            let watchdog = async {
-                tokio::time::sleep(limit).await;
-                if conn.header_done.load(Ordering::Relaxed) {
-                    std::future::pending::<()>().await;
+            if reused {
+                watchdog.as_mut().reset(tokio::time::Instant::now() + limit);
+            }
+            let mut request = std::pin::pin!(self.inner.process_new_http(session, shutdown));
+            // The request, and the watchdog until its header is complete (an expired watchdog
+            // is ignored once the header is in: it is re-armed for the next request).
+            let next = poll_fn(|cx| {
+                if let Poll::Ready(next) = request.as_mut().poll(cx) {
+                    return Poll::Ready(Some(next));
                 }
-            };
-            let next = tokio::select! {
-                biased;
-                next = self.inner.process_new_http(session, shutdown) => next,
-                () = watchdog => {
-                    log::debug!(
-                        "limit={limit:?} Closed a client connection whose request header was not complete in time."
-                    );
-                    return;
+                if !conn.header_done.load(Ordering::Relaxed)
+                    && watchdog.as_mut().poll(cx).is_ready()
+                {
+                    return Poll::Ready(None);
                 }
+                Poll::Pending
+            })
+            .await;
+            let Some(next) = next else {
+                log::debug!(
+                    "limit={limit:?} Closed a client connection whose request header was not complete in time."
+                );
+                return;
             };
             let Some(next) = next else { return };
             (stream, settings) = next.consume();
