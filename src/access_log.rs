@@ -445,8 +445,21 @@ fn path_of(path: &str, include_query: bool) -> &str {
     }
 }
 
+/// Bytes a JSON string cannot hold as they are: controls, `"` and `\\`.
+const NEEDS_ESCAPE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
 fn json_str(out: &mut Vec<u8>, s: &str) {
-    if s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+    if s.bytes().any(|b| NEEDS_ESCAPE[usize::from(b)]) {
         // Writing into a Vec cannot fail; serde_json escapes quotes, backslashes and controls.
         let _ = serde_json::to_writer(&mut *out, s);
     } else {
@@ -499,7 +512,11 @@ fn int(out: &mut Vec<u8>, n: impl itoa::Integer) {
 
 /// Milliseconds with microsecond precision: `12.345`.
 fn millis(out: &mut Vec<u8>, d: Duration) {
-    let us = d.as_micros();
+    // u64 arithmetic (u128 division is a library call).
+    let us = d
+        .as_secs()
+        .saturating_mul(1_000_000)
+        .saturating_add(u64::from(d.subsec_micros()));
     int(out, us / 1000);
     out.push(b'.');
     let frac = (us % 1000) as u16;

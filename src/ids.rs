@@ -46,13 +46,12 @@ pub fn request_id(client: Option<&[u8]>) -> String {
 
 fn hex32(n: u128) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = [0u8; 32];
-    for (i, b) in out.iter_mut().enumerate() {
-        let shift = 124 - 4 * i as u32;
-        *b = HEX[((n >> shift) & 0xf) as usize];
+    let mut out = String::with_capacity(32);
+    for i in 0..32u32 {
+        let shift = 124 - 4 * i;
+        out.push(char::from(HEX[((n >> shift) & 0xf) as usize]));
     }
-    // Only hex digits were written.
-    String::from_utf8_lossy(&out).into_owned()
+    out
 }
 
 /// A valid `traceparent` (W3C Trace Context level 1, §3.2).

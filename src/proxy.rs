@@ -143,7 +143,8 @@ impl ProxyHttp for Gateway {
 
     /// Records the request's metrics and writes its access log line.
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
-        ctx.record(&self.metrics);
-        access::log(&self.access_log, session, ctx);
+        let duration = ctx.started.elapsed();
+        ctx.record(&self.metrics, duration);
+        access::log(&self.access_log, session, ctx, duration);
     }
 }

@@ -8,7 +8,7 @@ use pingora::proxy::Session;
 use std::time::SystemTime;
 
 /// Writes the request's access log line (nothing when the log is off).
-pub(super) fn log(log: &AccessLog, s: &Session, ctx: &RequestCtx) {
+pub(super) fn log(log: &AccessLog, s: &Session, ctx: &RequestCtx, duration: std::time::Duration) {
     if !log.is_on() {
         return;
     }
@@ -32,7 +32,7 @@ pub(super) fn log(log: &AccessLog, s: &Session, ctx: &RequestCtx) {
         attempts: ctx.attempts,
         cooldown: ctx.cooldown_hit,
         mode: ctx.mode.map(|m| m.as_str()),
-        duration: ctx.started.elapsed(),
+        duration,
         upstream_duration: ctx.upstream_time,
         bytes_in: s.body_bytes_read() as u64,
         bytes_out: s.body_bytes_sent() as u64,

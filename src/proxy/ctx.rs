@@ -98,13 +98,14 @@ impl RequestCtx {
         self.upstream_time = Some(self.upstream_time.unwrap_or_default() + d);
     }
 
-    /// Counts the request in the metrics (called once, from `logging`). A routed request uses
+    /// Counts the request in the metrics (called once, from `logging`, with the request's
+    /// duration). A routed request uses
     /// its route's resolved series; only an unrouted one looks its series up by label.
-    pub fn record(&mut self, m: &Metrics) {
+    pub fn record(&mut self, m: &Metrics, elapsed: std::time::Duration) {
         let route = self.route.as_deref().unwrap_or(NO_ROUTE);
         let outcome = self.outcome;
         let status = self.status;
-        let elapsed = self.started.elapsed().as_secs_f64();
+        let elapsed = elapsed.as_secs_f64();
         let status_label = || {
             let mut buf = itoa::Buffer::new();
             let s = if status == 0 { "0" } else { buf.format(status) };

@@ -83,7 +83,8 @@ pub fn upstream_request(req: &RequestHeader, to: &UpstreamTarget<'_>) -> Result<
         }
         up.append_header(name.clone(), value.clone())?;
     }
-    up.insert_header(header::HOST, to.authority)?;
+    // The client's `Host` was skipped above: appended, not inserted (no removal to do).
+    up.append_header(header::HOST, to.authority)?;
     for (k, v) in to.inject {
         up.insert_header(k.clone(), v.expose().clone())?;
     }
@@ -107,6 +108,10 @@ pub fn upstream_request(req: &RequestHeader, to: &UpstreamTarget<'_>) -> Result<
 pub fn client_header(resp: ResponseHeader) -> Box<ResponseHeader> {
     let listed = connection_listed(&resp.headers);
     let mut out = Box::new(resp);
+    // Most vendor responses carry no hop-by-hop header at all: nothing to collect then.
+    if !out.headers.keys().any(|n| is_hop_by_hop(n, &listed)) {
+        return out;
+    }
     let remove: Vec<HeaderName> = out
         .headers
         .keys()

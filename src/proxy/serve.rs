@@ -33,12 +33,14 @@ pub(super) async fn serve(gw: &Gateway, s: &mut Session, ctx: &mut RequestCtx) -
         let p = Problem::too_many_connections(max);
         return answer(s, ctx, &p, &config.problem_type_base, None).await;
     }
+    // One clock read serves admission, the first attempt's start and the retry loop's origin.
+    let admitted_at = Instant::now();
     let admitted = admit(
         config,
         &snap.catalogs,
         &gw.shared.cooldowns,
         &RequestFacts::of(s.req_header(), || Some(s.to_h1_raw())),
-        Instant::now(),
+        admitted_at,
     );
     let route = match &admitted {
         Ok(a) => Some(a.route),
@@ -98,12 +100,12 @@ pub(super) async fn serve(gw: &Gateway, s: &mut Session, ctx: &mut RequestCtx) -
     let mut body = ReqBody::new(
         a.idempotent && route.retry.enabled && (retry_allowed || route.mode == Mode::Observe),
     );
-    let first = Instant::now();
+    let first = admitted_at;
     let mut attempt: u32 = 0;
     loop {
         attempt += 1;
         ctx.attempts = attempt;
-        let start = Instant::now();
+        let start = if attempt == 1 { first } else { Instant::now() };
         let deadline = start + route.timeouts.total;
         let result = match ex.head(s, &mut body, start, deadline).await {
             Ok(answered) => {
