@@ -30,8 +30,9 @@ pub struct RequestCtx {
     pub outcome: Outcome,
     /// Status sent.
     pub status: u16,
-    /// Error labels when an error was answered.
-    pub error: Option<ErrorLabels>,
+    /// Error labels when an error was answered (boxed, as the trace below: the context lives in
+    /// Pingora's per-request future, which is moved byte for byte; successes carry neither).
+    pub error: Option<Box<ErrorLabels>>,
     /// The route's handles; its in-flight gauge is decremented when recorded.
     pub handles: Option<Arc<RouteHandles>>,
     /// Whether this request holds a slot of the route's retry budget.
@@ -43,7 +44,7 @@ pub struct RequestCtx {
     /// [`begin`]: RequestCtx::begin
     pub request_id: String,
     /// The client's valid `traceparent`, if any.
-    pub trace: Option<TraceParent>,
+    pub trace: Option<Box<TraceParent>>,
     /// The vendor's HTTP status of the last attempt that got a response header.
     pub upstream_status: Option<u16>,
     /// The vendor's own error code as it sent it (access log only; metrics use the closed label).
@@ -90,7 +91,8 @@ impl RequestCtx {
         self.trace = req
             .headers
             .get(&ids::TRACEPARENT)
-            .and_then(|v| ids::parse_traceparent(v.as_bytes()));
+            .and_then(|v| ids::parse_traceparent(v.as_bytes()))
+            .map(Box::new);
     }
 
     /// Adds one attempt's time to the vendor's response header.

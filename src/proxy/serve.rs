@@ -208,12 +208,12 @@ async fn answer_in_vendor_form(
     if ex.form == ErrorForm::Annotated {
         ctx.outcome = Outcome::Normalized;
     }
-    ctx.error = Some(ErrorLabels {
+    ctx.error = Some(Box::new(ErrorLabels {
         domain: p.domain.clone(),
         code: p.code.as_str(),
         reason: p.reason.clone(),
         upstream_code: code.to_string(),
-    });
+    }));
     Ok(())
 }
 
@@ -342,12 +342,12 @@ pub(super) async fn answer_with(
     } else {
         Outcome::Own
     };
-    ctx.error = Some(ErrorLabels {
+    ctx.error = Some(Box::new(ErrorLabels {
         domain: p.domain.clone(),
         code: p.code.as_str(),
         reason: p.reason.clone(),
         upstream_code: upstream_code.unwrap_or_else(|| NO_CODE.to_string()),
-    });
+    }));
     // An unread request body makes the connection unusable for the next request.
     if !s.is_body_empty() && !s.is_body_done() {
         s.set_keepalive(None);

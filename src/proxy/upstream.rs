@@ -9,10 +9,7 @@ use http::header;
 use pingora::prelude::HttpPeer;
 use pingora::protocols::http::client::HttpSession;
 use pingora::proxy::Session;
-use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::task::Poll;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::time::Instant;
 
 use super::exchange::POOL_IDLE_TIMEOUT;
@@ -68,7 +65,7 @@ impl Exchange<'_> {
                 })?;
         // The connector does not copy the peer's read/write timeouts onto the session (Pingora's
         // own proxy sets them per request too). The read timeout is set once the response
-        // header is in: the header's wait is bounded by the attempt's timer in `head`.
+        // header is in: `head` bounds the header's wait with a tokio timer.
         session.set_read_timeout(None);
         session.set_write_timeout(Some(t.read));
         Ok((session, peer, reused))
@@ -181,10 +178,9 @@ impl Exchange<'_> {
     }
 
     /// Connect, send, and read the response header (skipping 1xx), within the attempt's total
-    /// deadline; the wait for the header is also bounded by `timeouts.read`. Both bounds share
-    /// one timer: it is set to the deadline and moved earlier when the header wait starts, so
-    /// an attempt arms one timer, not one per bound (Pingora's per-read timer is set on the
-    /// session only for the body).
+    /// deadline; each wait for a header is also bounded by `timeouts.read`, on a tokio timer
+    /// (Pingora's per-read timer is set on the session only for the body: it costs more per
+    /// registration, benches/load/README.md).
     pub(super) async fn head(
         &self,
         s: &mut Session,
@@ -194,17 +190,19 @@ impl Exchange<'_> {
     ) -> Result<Answered, Failure> {
         let sent = AtomicBool::new(false);
         let reused_flag = AtomicBool::new(false);
-        // When the current header wait must end, in microseconds after `start` (0: not waiting).
-        let header_by = AtomicU64::new(0);
         let read = self.route.timeouts.read;
         let steps = async {
             let (mut up, peer, reused) = self.connect(start).await?;
             reused_flag.store(reused, Ordering::Relaxed);
             self.send(s, &mut up, body, reused, &sent).await?;
             loop {
-                let by = (start.elapsed() + read).as_micros().max(1);
-                header_by.store(u64::try_from(by).unwrap_or(u64::MAX), Ordering::Relaxed);
-                up.read_response_header().await.map_err(|e| {
+                let got = match tokio::time::timeout(read, up.read_response_header()).await {
+                    Ok(got) => got,
+                    // The vendor read the request and did not answer within `timeouts.read`:
+                    // what Pingora's own read timeout reports.
+                    Err(_) => Err(pingora::Error::new(pingora::ErrorType::ReadTimedout)),
+                };
+                got.map_err(|e| {
                     Failure::own(
                         exchange_problem(&self.route.name, &e, true),
                         Delivery::Sent,
@@ -221,48 +219,23 @@ impl Exchange<'_> {
             up.set_read_timeout(Some(read));
             Ok(Answered { session: up, peer })
         };
-        let mut steps = std::pin::pin!(steps);
-        let mut timer = std::pin::pin!(tokio::time::sleep_until(deadline));
-        let mut armed = 0u64;
-        let finished = std::future::poll_fn(|cx| {
-            if let Poll::Ready(r) = steps.as_mut().poll(cx) {
-                return Poll::Ready(Some(r));
+        match tokio::time::timeout_at(deadline, steps).await {
+            Ok(r) => r,
+            Err(_) => {
+                let delivery = if sent.load(Ordering::Relaxed) {
+                    Delivery::Sent
+                } else {
+                    Delivery::NotSent
+                };
+                Err(Failure::own(
+                    Problem::upstream_timeout(
+                        &self.route.name,
+                        "no response header before the total deadline",
+                    ),
+                    delivery,
+                    reused_flag.load(Ordering::Relaxed),
+                ))
             }
-            let by = header_by.load(Ordering::Relaxed);
-            if by != armed {
-                armed = by;
-                let at = start + Duration::from_micros(by);
-                timer.as_mut().reset(at.min(deadline));
-            }
-            timer.as_mut().poll(cx).map(|()| None)
-        })
-        .await;
-        if let Some(r) = finished {
-            return r;
         }
-        let reused = reused_flag.load(Ordering::Relaxed);
-        if armed != 0 && start + Duration::from_micros(armed) < deadline {
-            // The vendor read the request and did not answer within `timeouts.read`: what
-            // Pingora's own read timeout reports.
-            let e = pingora::Error::new(pingora::ErrorType::ReadTimedout);
-            return Err(Failure::own(
-                exchange_problem(&self.route.name, &e, true),
-                Delivery::Sent,
-                reused,
-            ));
-        }
-        let delivery = if sent.load(Ordering::Relaxed) {
-            Delivery::Sent
-        } else {
-            Delivery::NotSent
-        };
-        Err(Failure::own(
-            Problem::upstream_timeout(
-                &self.route.name,
-                "no response header before the total deadline",
-            ),
-            delivery,
-            reused,
-        ))
     }
 }
