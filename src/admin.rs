@@ -164,7 +164,17 @@ impl ServeHttp for AdminApp {
             ("GET", "/metrics") => self.metrics_text(),
             ("GET", "/healthz") => respond(StatusCode::OK, "text/plain", b"ok\n".to_vec()),
             ("GET", "/readyz") => {
-                if self.shared.snapshot().catalogs.is_empty() {
+                if !self
+                    .shared
+                    .reloader_ready
+                    .load(std::sync::atomic::Ordering::Acquire)
+                {
+                    respond(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "text/plain",
+                        b"starting: reloader not watching yet\n".to_vec(),
+                    )
+                } else if self.shared.snapshot().catalogs.is_empty() {
                     respond(
                         StatusCode::SERVICE_UNAVAILABLE,
                         "text/plain",

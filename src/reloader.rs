@@ -124,6 +124,10 @@ impl ReloaderService {
                 None
             }
         };
+        // Watching and listening: from here on no change or signal is missed.
+        self.shared
+            .reloader_ready
+            .store(true, std::sync::atomic::Ordering::Release);
         loop {
             tokio::select! {
                 _ = shutdown.changed() => return,

@@ -70,6 +70,9 @@ pub struct Shared {
     pub cooldowns: Arc<CooldownTable>,
     /// Uncataloged vendor errors seen since start (`GET /uncataloged`).
     pub uncataloged: crate::uncataloged::Uncataloged,
+    /// The reloader watches files and listens for SIGHUP (`/readyz` waits for it: a change or a
+    /// signal sent earlier would be missed, and SIGHUP's default action ends the process).
+    pub reloader_ready: std::sync::atomic::AtomicBool,
 }
 
 fn unix(t: SystemTime) -> Option<u64> {
@@ -171,6 +174,7 @@ impl Shared {
             reload_lock: Mutex::new(()),
             cooldowns,
             uncataloged: crate::uncataloged::Uncataloged::new(now),
+            reloader_ready: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
