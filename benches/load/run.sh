@@ -458,7 +458,7 @@ if grep -q '^errgate_nolog' "$AGG" && grep -q '^errgate	' "$AGG"; then
     awk -F'\t' -v n="$name" '
       $2 == n && $1 == "errgate" { on = $8 }
       $2 == n && $1 == "errgate_nolog" { off = $8 }
-      END { printf "| %-12s | %12.1f | %12.1f | %7.3fx |\n", n, on, off, off > 0 ? on / off : 0 }' "$AGG"
+      END { printf "| %-12s | %12.1f | %12.1f | %7.3fx |\n", n, on, off, (off > 0 ? on / off : 0) }' "$AGG"
   done
 fi
 
