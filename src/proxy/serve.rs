@@ -76,8 +76,13 @@ pub(super) async fn serve(gw: &Gateway, s: &mut Session, ctx: &mut RequestCtx) -
     let route = a.route;
     let method = s.req_header().method.clone();
     let req_headers = &s.req_header().headers;
-    let form = mode::error_form(route.mode, mode::accepts_problem(req_headers));
-    let retry_allowed = route.mode != Mode::Observe && !mode::retry_off_requested(req_headers);
+    // `Accept` only matters on an annotate route; `X-Errgate-Retry` only when a retry could be
+    // made (headers not read for nothing on every request).
+    let wants_problem = route.mode == Mode::Annotate && mode::accepts_problem(req_headers);
+    let form = mode::error_form(route.mode, wants_problem);
+    let retry_allowed = route.mode != Mode::Observe
+        && route.retry.enabled
+        && !mode::retry_off_requested(req_headers);
     ctx.mode = Some(route.mode);
     if a.would_cooldown {
         gw.metrics.observe_would(&route.name, "cooldown");
