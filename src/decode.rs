@@ -88,6 +88,30 @@ impl Write for Sink<'_> {
     }
 }
 
+impl Sink<'_> {
+    /// `write` of one plain chunk, the scanner stopping right after a path of `stop` completes
+    /// ([`Scanner::feed_until`]). The whole chunk (within the budget) is counted as fed either
+    /// way, as `write` counts it. Returns the range counted but not scanned, if the scanner
+    /// stopped.
+    fn write_until(&mut self, buf: &[u8], stop: u16) -> Option<std::ops::Range<usize>> {
+        let room = self.max_decoded.saturating_sub(self.decoded);
+        let take = (buf.len() as u64).min(room) as usize;
+        let mut scanned = take;
+        if take > 0 && !self.scanner.is_done() {
+            scanned = self
+                .scanner
+                .feed_until(buf.get(..take).unwrap_or_default(), stop)
+                .1;
+        }
+        self.decoded += take as u64;
+        if take < buf.len() {
+            // What `write`'s budget error does (`BodyScan::feed` turns it into `Ok`).
+            self.over_limit = true;
+        }
+        (scanned < take).then_some(scanned..take)
+    }
+}
+
 enum Inner<'s> {
     Identity(Sink<'s>),
     Gzip(Box<flate2::write::MultiGzDecoder<Sink<'s>>>),
@@ -183,6 +207,31 @@ impl<'s> BodyScan<'s> {
                 Err(DecodeError::Corrupt(self.encoding))
             }
         }
+    }
+
+    /// [`BodyScan::feed`], letting the scanner stop right after path `stop` completes when the
+    /// body is plain (encoded bodies are fed whole). Returns the range of `chunk` counted in
+    /// [`BodyScan::decoded_bytes`] but not scanned yet, if the scanner stopped: hand it to
+    /// [`BodyScan::scan_rest`] to go on as if the chunk had been fed whole.
+    pub fn feed_until(
+        &mut self,
+        chunk: &[u8],
+        stop: Option<usize>,
+    ) -> Result<Option<std::ops::Range<usize>>, DecodeError> {
+        let mask = stop
+            .filter(|&i| i < crate::scan::MAX_PATHS)
+            .map_or(0, |i| 1u16 << i);
+        match &mut self.inner {
+            Inner::Identity(s) if mask != 0 && !self.corrupt && !s.over_limit => {
+                Ok(s.write_until(chunk, mask))
+            }
+            _ => self.feed(chunk).map(|()| None),
+        }
+    }
+
+    /// Scans the part of a chunk [`BodyScan::feed_until`] left unscanned (already counted).
+    pub fn scan_rest(&mut self, rest: &[u8]) {
+        self.sink_mut().scanner.feed(rest);
     }
 
     /// The end of the body: flushes the decoder and finishes the scan.

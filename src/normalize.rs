@@ -311,6 +311,8 @@ pub struct Hold<'v> {
     hold_max: usize,
     known_error: bool,
     fallback: Option<&'static str>,
+    /// Stop scanning at the in-band field (always on; the tests turn it off for a reference).
+    early_stop: bool,
 }
 
 /// Decoded bytes scanned per compressed body, as a multiple of the hold limit.
@@ -351,6 +353,7 @@ impl<'v> Hold<'v> {
             hold_max,
             known_error,
             fallback,
+            early_stop: true,
         }
     }
 
@@ -366,9 +369,19 @@ impl<'v> Hold<'v> {
     /// Feeds one raw (still encoded) chunk.
     pub fn feed(&mut self, chunk: &[u8]) -> HoldStep {
         self.held += chunk.len();
+        // While a 2xx is undecided the scanner stops right after the in-band field: a success
+        // releases the body without scanning the rest (the common in-band case, issue #10);
+        // otherwise the rest of the chunk is scanned before deciding, exactly as if it had been
+        // fed whole.
+        let stop = match (&self.vendor.in_band, self.known_error) {
+            (Some(ib), false) if self.early_stop => Some(ib.field),
+            _ => None,
+        };
+        let mut unscanned = None;
         if let Some(sc) = self.scan.as_mut() {
-            if sc.feed(chunk).is_err() {
-                self.state = BodyState::Undecodable;
+            match sc.feed_until(chunk, stop) {
+                Ok(r) => unscanned = r,
+                Err(_) => self.state = BodyState::Undecodable,
             }
         }
         if !self.known_error {
@@ -376,8 +389,13 @@ impl<'v> Hold<'v> {
                 self.fallback = Some("undecodable");
                 return HoldStep::Release;
             }
-            if let Some(sc) = self.scan.as_ref() {
-                match in_band_decision(self.vendor, sc.scanner()) {
+            if let Some(sc) = self.scan.as_mut() {
+                let mut decision = in_band_decision(self.vendor, sc.scanner());
+                if let (Some(rest), false) = (unscanned, decision == Some(true)) {
+                    sc.scan_rest(chunk.get(rest).unwrap_or_default());
+                    decision = in_band_decision(self.vendor, sc.scanner());
+                }
+                match decision {
                     Some(true) => return HoldStep::Release,
                     Some(false) => self.known_error = true,
                     None => {}

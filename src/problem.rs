@@ -399,19 +399,16 @@ impl Problem {
         request_id: &str,
         mut f: impl FnMut(HeaderName, HeaderValue),
     ) {
-        f(
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_static(CONTENT_TYPE),
-        );
-        f(
-            http::header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        );
+        // Constants, so the names and values are checked at compile time, not per answer.
+        const CONTENT_TYPE_VALUE: HeaderValue = HeaderValue::from_static(CONTENT_TYPE);
+        const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
+        f(http::header::CONTENT_TYPE, CONTENT_TYPE_VALUE);
+        f(http::header::CACHE_CONTROL, NO_STORE);
         if let Some(secs) = self.retry_after_secs() {
             f(http::header::RETRY_AFTER, HeaderValue::from(secs));
         }
         if let Ok(v) = HeaderValue::from_str(request_id) {
-            f(HeaderName::from_static(crate::ids::REQUEST_ID_HEADER), v);
+            f(crate::ids::REQUEST_ID.clone(), v);
         }
     }
 

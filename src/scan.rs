@@ -189,6 +189,10 @@ pub struct Scanner<'s> {
     /// Capture buffers and deep nesting, allocated on first use so that the
     /// scanner itself stays small and `new` does not allocate.
     extra: Option<Box<Extra>>,
+    /// Paths whose completion stops `run` early ([`Scanner::feed_until`]); 0 outside it.
+    stop: u16,
+    /// The state to go on in after a stop.
+    resume: St,
 }
 
 /// The parts of the scanner state needed only while capturing or nesting
@@ -243,6 +247,8 @@ impl<'s> Scanner<'s> {
             cap_trunc: false,
             raw_mask: 0,
             extra: None,
+            stop: 0,
+            resume: St::Root,
         }
     }
 
@@ -256,24 +262,42 @@ impl<'s> Scanner<'s> {
     /// (see [`Scanner::error`]); chunks fed after the value ended (even after
     /// [`Scanner::finish`]) are still checked for trailing non-whitespace.
     pub fn feed(&mut self, chunk: &[u8]) -> Progress {
+        self.feed_until(chunk, 0).0
+    }
+
+    /// [`Scanner::feed`], but stops right after the value of a path in `stop` (bit `i` = path
+    /// `i`) completes, if that happens inside `chunk`. Returns the progress and how many bytes of
+    /// `chunk` were scanned: `chunk[n..]` was not looked at and may be fed next, with the same
+    /// outcome as any other split of the body. Paths already complete do not stop the scan.
+    ///
+    /// Why: a held 2xx of an in-band vendor is released as soon as its in-band field says
+    /// success; scanning the rest of the body first cost more than the decision (issue #10).
+    pub fn feed_until(&mut self, chunk: &[u8], stop: u16) -> (Progress, usize) {
+        let mut used = chunk.len();
         if self.error.is_none() {
-            match self.run(chunk) {
-                Ok(()) => {
+            self.stop = stop & !self.done;
+            let r = self.run(chunk);
+            self.stop = 0;
+            match r {
+                Ok(n) => {
+                    used = n;
+                    let part = chunk.get(..n).unwrap_or_default();
                     if self.raw_mask != 0
                         || (self.scal_mask != 0 && self.scal_kind == ScalKind::Num)
                     {
-                        self.flush_segments(chunk);
+                        self.flush_segments(part);
                     }
-                    self.base += chunk.len() as u64;
+                    self.base += n as u64;
                 }
                 Err(e) => self.fail(e),
             }
         }
-        if self.is_done() {
+        let progress = if self.is_done() {
             Progress::Done
         } else {
             Progress::NeedMore
-        }
+        };
+        (progress, used)
     }
 
     /// Signals the end of the body. `Ok` iff the body was one complete JSON

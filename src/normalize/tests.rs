@@ -283,3 +283,114 @@ fn must_hold_only_what_can_be_an_error() {
     assert!(!must_hold(&oi, 200, &json, true), "HEAD has no body");
     assert!(!must_hold(&oi, 302, &json, false));
 }
+
+/// Steps, fallback, held and scanned bytes, and verdict of a held response.
+type HoldOutcome = (
+    Vec<HoldStep>,
+    Option<&'static str>,
+    usize,
+    u64,
+    Option<(Verdict, ScanFacts)>,
+);
+
+/// Steps, counts and verdict of a held response fed in `chunks`, with or without the early stop
+/// at the in-band field.
+fn hold_outcome(
+    v: &VendorCatalog,
+    status: u16,
+    encoding: Option<&str>,
+    chunks: &[&[u8]],
+    early_stop: bool,
+) -> HoldOutcome {
+    let mut hold = Hold::new(v, status, encoding, 256, ScanLimits::default());
+    hold.early_stop = early_stop;
+    let mut steps = vec![hold.first_step()];
+    for c in chunks {
+        if steps.last() != Some(&HoldStep::More) {
+            break;
+        }
+        steps.push(hold.feed(c));
+    }
+    if steps.last() == Some(&HoldStep::More) {
+        hold.end();
+    }
+    let verdict = (steps.last() != Some(&HoldStep::Release)).then(|| {
+        hold.verdict(
+            "GET",
+            "/x",
+            &HeaderMap::new(),
+            SystemTime::UNIX_EPOCH,
+            Duration::from_secs(300),
+        )
+    });
+    (
+        steps,
+        hold.fallback(),
+        hold.held_bytes(),
+        hold.decoded_bytes(),
+        verdict,
+    )
+}
+
+const IN_BAND_BODIES: &[&str] = &[
+    r#"{"errCode":0,"errMsg":"","errDlt":"","data":{"userID":"u1001","nickname":"alice"}}"#,
+    r#"{"errCode":1501,"errMsg":"token expired","errDlt":": TokenExpired","data":null}"#,
+    r#"{"errCode":1501,"errMsg":"token expired"} trailing"#,
+    r#"{"errCode":0,"errMsg":"ok"} trailing"#,
+    r#"{"errCode":1501,"errMsg":"cut"#,
+    r#"{"errCode":0,"errMsg":"x","data":[1,2,{"a":"#,
+    r#"{"errMsg":"no code first","errCode":1501,"errDlt":"d"}"#,
+    r#"{"errCode":"0","errMsg":""}"#,
+    r#"{"errCode":null,"errMsg":"null code"}"#,
+    r#"{"errCode":{"nested":1},"errMsg":"object code"}"#,
+    r#"{"data":{"errCode":1},"errCode":10001,"errMsg":"dup"}"#,
+    r#"[{"errCode":1501}]"#,
+    "",
+    "not json",
+    r#"{"errCode":1501,"errMsg":"big","data":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}"#,
+];
+
+#[test]
+fn early_stop_at_the_in_band_field_changes_nothing_but_the_work() {
+    for id in ["openim", "tencent-im", "pluralkit"] {
+        let v = vendor(id);
+        for body in IN_BAND_BODIES {
+            let body = body.as_bytes();
+            for status in [200, 404] {
+                for size in [1, 3, 7, 16, 64, 1024] {
+                    let chunks: Vec<&[u8]> = body.chunks(size).collect();
+                    assert_eq!(
+                        hold_outcome(&v, status, None, &chunks, true),
+                        hold_outcome(&v, status, None, &chunks, false),
+                        "{id} {status} {size} {}",
+                        String::from_utf8_lossy(body)
+                    );
+                }
+            }
+        }
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn early_stop_is_invisible_for_any_split(
+        body in 0..IN_BAND_BODIES.len(),
+        cuts in proptest::collection::vec(0usize..400, 0..6),
+        status in proptest::sample::select(vec![200u16, 201, 429, 500]),
+    ) {
+        let v = vendor("openim");
+        let body = IN_BAND_BODIES[body].as_bytes();
+        let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(body.len())).collect();
+        cuts.sort_unstable();
+        let mut chunks = Vec::new();
+        let mut at = 0;
+        for c in cuts.into_iter().chain([body.len()]) {
+            chunks.push(&body[at..c]);
+            at = c;
+        }
+        proptest::prop_assert_eq!(
+            hold_outcome(&v, status, None, &chunks, true),
+            hold_outcome(&v, status, None, &chunks, false)
+        );
+    }
+}

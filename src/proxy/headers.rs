@@ -155,12 +155,13 @@ pub fn vendor_end_to_end(h: &HeaderMap) -> HeaderMap {
     let listed = connection_listed(h);
     let mut out = HeaderMap::new();
     for (name, value) in h {
-        if is_hop_by_hop(name, &listed)
+        // The cheap `content-` prefix test first: it drops the most common vendor headers
+        // (`Content-Type`, `Content-Length`) before the list comparisons. `HeaderName`s are
+        // lower-case, so the request id compares as is.
+        if name.as_str().starts_with("content-")
+            || is_hop_by_hop(name, &listed)
             || NOT_KEPT_ON_PROBLEM.contains(name)
-            || name.as_str().starts_with("content-")
-            || name
-                .as_str()
-                .eq_ignore_ascii_case(crate::ids::REQUEST_ID_HEADER)
+            || name.as_str() == crate::ids::REQUEST_ID_HEADER
         {
             continue;
         }

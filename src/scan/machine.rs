@@ -57,6 +57,9 @@ pub(super) enum St {
     Lit,
     /// The top-level value ended; only whitespace may follow.
     End,
+    /// [`Scanner::feed_until`]: a stop field just completed; `run` returns here and the real
+    /// next state is in `Scanner::resume`. Never stored in `Scanner::st`.
+    Pause,
 }
 
 /// Kind of the scalar being captured.
@@ -135,14 +138,16 @@ impl Scanner<'_> {
     /// A value ended; `e` is its exclusive end in `buf`. Returns the next state.
     #[inline(always)]
     pub(super) fn value_end(&mut self, buf: &[u8], e: usize) -> St {
+        let next = if self.depth == 0 { St::End } else { St::After };
         if (self.scal_mask | self.raw_mask) != 0 {
             self.end_captures(buf, e);
+            // Checked only where a capture ended: no cost on the hot path.
+            if self.done & self.stop != 0 {
+                self.resume = next;
+                return St::Pause;
+            }
         }
-        if self.depth == 0 {
-            St::End
-        } else {
-            St::After
-        }
+        next
     }
 
     /// Non-ASCII text starting at `buf[j]` inside a string of kind `sk`:
@@ -300,8 +305,9 @@ impl Scanner<'_> {
         self.u8off = self.base + k as u64;
     }
 
-    /// Scans one chunk. On error returns it (with its absolute offset).
-    pub(super) fn run(&mut self, buf: &[u8]) -> Result<(), ScanError> {
+    /// Scans one chunk; returns how many bytes were scanned (all of them unless a stop field of
+    /// [`Scanner::feed_until`] completed). On error returns it (with its absolute offset).
+    pub(super) fn run(&mut self, buf: &[u8]) -> Result<usize, ScanError> {
         let n = buf.len();
         let mut i = 0usize;
         let mut st = self.st;
@@ -535,9 +541,14 @@ impl Scanner<'_> {
                         })
                     }
                 },
+                St::Pause => break,
             }
         }
+        if st == St::Pause {
+            self.st = self.resume;
+            return Ok(i);
+        }
         self.st = st;
-        Ok(())
+        Ok(n)
     }
 }

@@ -1285,3 +1285,44 @@ fn scanner_is_small_and_skipping_does_not_allocate() {
     assert!(sc.extra.is_some());
     assert_eq!(sc.field(0), num_field("1").as_ref());
 }
+
+#[test]
+fn feed_until_stops_after_the_field_and_the_rest_gives_the_same_outcome() {
+    let spec = ScanSpec::new(&[
+        (&["errCode"], CaptureKind::Scalar),
+        (&["errMsg"], CaptureKind::Scalar),
+        (&["data"], CaptureKind::Raw),
+    ]);
+    let bodies: [&[u8]; 5] = [
+        br#"{"errCode":0,"errMsg":"ok","data":{"a":[1,2]}}"#,
+        br#"{"data":{"errCode":1},"errCode":-12.5e3 ,"errMsg":"x"} "#,
+        br#"{"errMsg":"m","errCode":"c\u00e9"}x"#,
+        br#"{"errCode":true,"data":[1,"#,
+        br#"{"data":{"deep":{"errCode":2}},"errCode":null}"#,
+    ];
+    for body in bodies {
+        let mut whole = Scanner::new(&spec, ScanLimits::default());
+        whole.feed(body);
+        let _ = whole.finish();
+        let mut split = Scanner::new(&spec, ScanLimits::default());
+        let (_, n) = split.feed_until(body, 1);
+        if n < body.len() {
+            // Stopped right after the errCode value.
+            assert!(split.field(0).is_some(), "{n}");
+            assert_eq!(split.bytes_scanned(), n as u64);
+        }
+        // Already complete: no second stop.
+        assert_eq!(split.feed_until(&body[n..], 1).1, body.len() - n);
+        let _ = split.finish();
+        for i in 0..3 {
+            assert_eq!(
+                split.field(i),
+                whole.field(i),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        assert_eq!(split.error(), whole.error());
+        assert_eq!(split.bytes_scanned(), whole.bytes_scanned());
+    }
+}
