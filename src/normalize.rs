@@ -567,7 +567,8 @@ pub fn classify_error(
             // Computed once at catalog load rather than per answer.
             e.title().to_string(),
             e.retryable,
-            e.detail.clone(),
+            // Room for the vendor's detail suffix below: one allocation, no regrowth.
+            with_room(&e.detail, scan.detail.as_deref().map_or(0, |d| d.len() + 3)),
             e.retry_after_ms.map(Duration::from_millis),
         ),
         None => {
@@ -632,7 +633,7 @@ pub fn classify_error(
         // instructions per answer (issue #10); same text.
         let d = truncate_chars(d.trim(), MAX_MESSAGE_CHARS);
         let detail = &mut problem.detail;
-        detail.reserve_exact(d.len() + 3);
+        detail.reserve(d.len() + 3);
         detail.push_str(" (");
         detail.push_str(d);
         detail.push(')');
@@ -641,6 +642,13 @@ pub fn classify_error(
         verdict: Verdict::Error(Box::new(problem), hint),
         rejected_hints: reading.rejected,
     }
+}
+
+/// `s` copied into a `String` with `extra` spare bytes.
+fn with_room(s: &str, extra: usize) -> String {
+    let mut out = String::with_capacity(s.len().saturating_add(extra));
+    out.push_str(s);
+    out
 }
 
 fn uncataloged_detail(vendor: &VendorCatalog, status: u16, scan: &ScanFacts) -> String {
