@@ -211,6 +211,44 @@ pub struct Route {
     /// `retry.enabled` is false unless the route's own `retry` block sets it; in `observe`,
     /// `retry` is only used to count what errgate would have done.
     pub mode: crate::mode::Mode,
+    /// The Pingora peer last built for this route (per snapshot: a reload starts empty).
+    pub peer: PeerCache,
+}
+
+/// The route's Pingora peer for its current address, built once instead of per request (a peer
+/// is a few hundred bytes of options, a host `String` and the CA handle). Rebuilt when the
+/// resolved address changes; a route cloned or reloaded starts with an empty cache.
+#[derive(Default)]
+pub struct PeerCache(arc_swap::ArcSwapOption<pingora::prelude::HttpPeer>);
+
+impl PeerCache {
+    /// The cached peer when it is for `addr`, else the one `build` makes (then cached).
+    pub fn get_or_build(
+        &self,
+        addr: std::net::SocketAddr,
+        build: impl FnOnce() -> pingora::prelude::HttpPeer,
+    ) -> std::sync::Arc<pingora::prelude::HttpPeer> {
+        if let Some(p) = &*self.0.load() {
+            if p._address.as_inet() == Some(&addr) {
+                return p.clone();
+            }
+        }
+        let p = std::sync::Arc::new(build());
+        self.0.store(Some(p.clone()));
+        p
+    }
+}
+
+impl Clone for PeerCache {
+    fn clone(&self) -> Self {
+        PeerCache::default()
+    }
+}
+
+impl std::fmt::Debug for PeerCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PeerCache")
+    }
 }
 
 /// Routes in lookup order: host-bound first, then longest prefix first.

@@ -628,6 +628,7 @@ fn validate_file(fc: &FileConfig, path: &Path, errs: &mut Errors) -> Option<Conf
                 retry,
                 cooldown: cd,
                 mode,
+                peer: Default::default(),
             });
         }
     }

@@ -68,7 +68,7 @@ impl Exchange<'_> {
         s: &mut Session,
         ctx: &mut RequestCtx,
         mut up: pingora::protocols::http::client::HttpSession,
-        peer: pingora::prelude::HttpPeer,
+        peer: std::sync::Arc<pingora::prelude::HttpPeer>,
         deadline: Instant,
     ) -> Result<Attempt> {
         let route = &self.route.name;
@@ -157,7 +157,7 @@ impl Exchange<'_> {
                     if held.ended {
                         self.gw
                             .connector
-                            .release_http_session(up, &peer, Some(POOL_IDLE_TIMEOUT))
+                            .release_http_session(up, &*peer, Some(POOL_IDLE_TIMEOUT))
                             .await;
                     } else {
                         up.shutdown().await;

@@ -109,7 +109,7 @@ pub(super) struct HeldResponse {
     /// The upstream session, positioned after the held chunks.
     pub up: pingora::protocols::http::client::HttpSession,
     /// Its peer (for returning the connection to the pool).
-    pub peer: pingora::prelude::HttpPeer,
+    pub peer: std::sync::Arc<pingora::prelude::HttpPeer>,
     /// The vendor's response header.
     pub head: pingora::http::ResponseHeader,
     /// The body chunks read so far, exactly as received.

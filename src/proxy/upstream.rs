@@ -19,7 +19,7 @@ pub(super) struct Answered {
     /// The session.
     pub session: HttpSession,
     /// Its peer (for releasing it to the pool).
-    pub peer: HttpPeer,
+    pub peer: std::sync::Arc<HttpPeer>,
 }
 
 // === impl Exchange ===
@@ -27,7 +27,10 @@ pub(super) struct Answered {
 impl Exchange<'_> {
     /// Resolves and connects (or takes a pooled connection). Nothing is sent yet, so every
     /// failure here is [`Delivery::NotSent`].
-    async fn connect(&self, now: Instant) -> Result<(HttpSession, HttpPeer, bool), Failure> {
+    async fn connect(
+        &self,
+        now: Instant,
+    ) -> Result<(HttpSession, std::sync::Arc<HttpPeer>, bool), Failure> {
         let u = &self.route.upstream;
         let t = &self.route.timeouts;
         let addr = self
@@ -42,19 +45,22 @@ impl Exchange<'_> {
                     false,
                 )
             })?;
-        let mut peer = HttpPeer::new(addr, u.tls, u.host.clone());
-        peer.options.connection_timeout = Some(t.connect);
-        peer.options.total_connection_timeout = Some(t.connect);
-        peer.options.read_timeout = Some(t.read);
-        peer.options.write_timeout = Some(t.read);
-        peer.options.idle_timeout = Some(POOL_IDLE_TIMEOUT);
-        if let Some(ca) = &u.ca {
-            peer.options.ca = Some(ca.certs.clone());
-        }
+        let peer = self.route.peer.get_or_build(addr, || {
+            let mut peer = HttpPeer::new(addr, u.tls, u.host.clone());
+            peer.options.connection_timeout = Some(t.connect);
+            peer.options.total_connection_timeout = Some(t.connect);
+            peer.options.read_timeout = Some(t.read);
+            peer.options.write_timeout = Some(t.read);
+            peer.options.idle_timeout = Some(POOL_IDLE_TIMEOUT);
+            if let Some(ca) = &u.ca {
+                peer.options.ca = Some(ca.certs.clone());
+            }
+            peer
+        });
         let (mut session, reused) =
             self.gw
                 .connector
-                .get_http_session(&peer)
+                .get_http_session(&*peer)
                 .await
                 .map_err(|e| {
                     Failure::own(
