@@ -67,7 +67,7 @@ impl Exchange<'_> {
         &self,
         s: &mut Session,
         ctx: &mut RequestCtx,
-        mut up: pingora::protocols::http::client::HttpSession,
+        mut up: Box<pingora::protocols::http::client::HttpSession>,
         peer: std::sync::Arc<pingora::prelude::HttpPeer>,
         deadline: Instant,
     ) -> Result<Attempt> {
@@ -157,7 +157,7 @@ impl Exchange<'_> {
                     if held.ended {
                         self.gw
                             .connector
-                            .release_http_session(up, &*peer, Some(POOL_IDLE_TIMEOUT))
+                            .release_http_session(*up, &*peer, Some(POOL_IDLE_TIMEOUT))
                             .await;
                     } else {
                         up.shutdown().await;
@@ -268,7 +268,7 @@ impl Exchange<'_> {
         &self,
         s: &mut Session,
         ctx: &mut RequestCtx,
-        mut up: pingora::protocols::http::client::HttpSession,
+        mut up: Box<pingora::protocols::http::client::HttpSession>,
         peer: &pingora::prelude::HttpPeer,
         head: ResponseHeader,
         held: Held,
@@ -323,7 +323,7 @@ impl Exchange<'_> {
         s.write_response_body(None, true).await?;
         self.gw
             .connector
-            .release_http_session(up, peer, Some(POOL_IDLE_TIMEOUT))
+            .release_http_session(*up, peer, Some(POOL_IDLE_TIMEOUT))
             .await;
         Ok(())
     }

@@ -107,7 +107,7 @@ pub(super) struct VendorFailure {
 /// A vendor response held whole or in part, not yet written to the client.
 pub(super) struct HeldResponse {
     /// The upstream session, positioned after the held chunks.
-    pub up: pingora::protocols::http::client::HttpSession,
+    pub up: Box<pingora::protocols::http::client::HttpSession>,
     /// Its peer (for returning the connection to the pool).
     pub peer: std::sync::Arc<pingora::prelude::HttpPeer>,
     /// The vendor's response header.

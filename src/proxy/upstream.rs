@@ -17,7 +17,7 @@ use super::exchange::POOL_IDLE_TIMEOUT;
 /// An open upstream session with its response header read.
 pub(super) struct Answered {
     /// The session.
-    pub session: HttpSession,
+    pub session: Box<HttpSession>,
     /// Its peer (for releasing it to the pool).
     pub peer: std::sync::Arc<HttpPeer>,
 }
@@ -30,7 +30,7 @@ impl Exchange<'_> {
     async fn connect(
         &self,
         now: Instant,
-    ) -> Result<(HttpSession, std::sync::Arc<HttpPeer>, bool), Failure> {
+    ) -> Result<(Box<HttpSession>, std::sync::Arc<HttpPeer>, bool), Failure> {
         let u = &self.route.upstream;
         let t = &self.route.timeouts;
         let addr = self
@@ -74,7 +74,8 @@ impl Exchange<'_> {
         // header is in: `head` bounds the header's wait with a tokio timer.
         session.set_read_timeout(None);
         session.set_write_timeout(Some(t.read));
-        Ok((session, peer, reused))
+        // Boxed: the session (472 bytes) moves through several futures and results.
+        Ok((Box::new(session), peer, reused))
     }
 
     /// Sends the request (header + body) on an open session. `sent` is set before the first
