@@ -111,6 +111,14 @@ pub fn run(args: Args) -> ExitCode {
     conf.pid_file = args.pid_file;
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
+    // Pingora's I/O timeouts (vendor body reads, client writes, the upstream pool's idle
+    // timeout) on tokio's timer instead of Pingora's "fast" timer wheel: errgate's timeouts are
+    // seconds long and almost always cancelled, which Pingora's docs say tokio's timer (with
+    // cancellation clean-up) suits better, while the fast timer keeps each entry until its
+    // deadline; measured in benches/load/README.md.
+    pingora::prelude::fast_timeout::set_fast_timeout_to_tokio_threshold(Some(
+        std::time::Duration::ZERO,
+    ));
 
     let access_log = match AccessLog::start(&config.access_log, metrics.access_log_dropped.clone())
     {
