@@ -5,6 +5,8 @@
 #
 # Usage: benches/load/profile.sh      (needs valgrind and wrk; installs them with apt-get as root)
 # Knobs: DURATION=4s (measured wrk run per path, under valgrind), CONNS=4, THREADS=1,
+#        ROUNDS=1 (each cell is the median over rounds; instructions per request move by about
+#        1% between runs with how many requests each wake-up serves),
 #        ONLY="small inband_ok", NO_BUILD=1, BASE_PORT=18180, ERRGATE_ARGS (extra config YAML
 #        lines for errgate, e.g. $'access_log:\n  target: off'), KEEP=DIR (keep the callgrind
 #        dumps there, for callgrind_annotate)
@@ -19,6 +21,7 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 DURATION="${DURATION:-4s}"
 CONNS="${CONNS:-4}"
 THREADS="${THREADS:-1}"
+ROUNDS="${ROUNDS:-1}"
 BASE_PORT="${BASE_PORT:-18180}"
 TARGET_DIR="${CARGO_TARGET_DIR:-$REPO/target}"
 BIN="$TARGET_DIR/release"
@@ -118,17 +121,24 @@ measure() { # measure TARGET PATH -> prints "Ir requests"
 }
 
 echo "errgate instructions per request (callgrind)  $(date -u '+%Y-%m-%d %H:%M UTC')  $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null)"
-echo "wrk -t1 -c$CONNS -d$DURATION after a 2 s warm-up; proxy threads $THREADS"
+echo "wrk -t1 -c$CONNS -d$DURATION after a 2 s warm-up; proxy threads $THREADS; median of $ROUNDS round(s)"
 echo
 printf '| %-14s | %-7s | %12s | %14s | %13s | %-26s |\n' path kind "floor Ir/req" "errgate Ir/req" "errgate/floor" "target"
 echo "|----------------|---------|--------------|----------------|---------------|----------------------------|"
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 floor_small=""
 for spec in "${PATHS[@]}"; do
   IFS='|' read -r name epath fpath kind <<<"$spec"
-  read -r fir freq <<<"$(measure floor "$fpath")"
-  read -r eir ereq <<<"$(measure errgate "$epath")"
-  f=$(awk -v i="$fir" -v r="$freq" 'BEGIN { printf "%.0f", (r > 0 ? i / r : 0) }')
-  e=$(awk -v i="$eir" -v r="$ereq" 'BEGIN { printf "%.0f", (r > 0 ? i / r : 0) }')
+  fs=(); es=()
+  for _ in $(seq 1 "$ROUNDS"); do
+    read -r fir freq <<<"$(measure floor "$fpath")"
+    read -r eir ereq <<<"$(measure errgate "$epath")"
+    fs+=("$(awk -v i="$fir" -v r="$freq" 'BEGIN { printf "%.0f", (r > 0 ? i / r : 0) }')")
+    es+=("$(awk -v i="$eir" -v r="$ereq" 'BEGIN { printf "%.0f", (r > 0 ? i / r : 0) }')")
+    log "$name: floor $fir Ir / $freq req, errgate $eir Ir / $ereq req"
+  done
+  f=$(median "${fs[@]}")
+  e=$(median "${es[@]}")
   [ "$name" = small ] && floor_small=$f
   if [ "$kind" = success ]; then
     ratio=$(awk -v e="$e" -v f="$f" 'BEGIN { printf "%.2f", (f > 0 ? e / f : 0) }')
@@ -139,5 +149,4 @@ for spec in "${PATHS[@]}"; do
     verdict=$(awk -v r="$ratio" 'BEGIN { print (r <= 1.25 ? "met (<= 1.25x floor small)" : "MISSED (> 1.25x floor small)") }')
   fi
   printf '| %-14s | %-7s | %12s | %14s | %12sx | %-26s |\n' "$name" "$kind" "$f" "$e" "$ratio" "$verdict"
-  log "$name: floor $fir Ir / $freq req, errgate $eir Ir / $ereq req"
 done
