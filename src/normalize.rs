@@ -234,14 +234,13 @@ pub fn must_hold(
     if !vendor.is_in_band() {
         return false;
     }
-    match headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-    {
+    match headers.get(http::header::CONTENT_TYPE) {
         None => true,
         Some(ct) => {
             let ct = ct.as_bytes();
-            contains_ignore_case(ct, b"json")
+            // The common case first, without a scan.
+            (ct.len() >= 16 && ct[..16].eq_ignore_ascii_case(b"application/json"))
+                || contains_ignore_case(ct, b"json")
                 || ct.len() >= 10 && ct[..10].eq_ignore_ascii_case(b"text/plain")
                 || contains_ignore_case(ct, b"javascript")
         }

@@ -17,6 +17,7 @@ mod resolve;
 pub mod route_state;
 mod serve;
 mod upstream;
+mod wait;
 
 use crate::access_log::AccessLog;
 use crate::metrics::Metrics;

@@ -10,7 +10,7 @@ use super::exchange::{
 };
 use super::headers::{client_header, vendor_end_to_end};
 use super::upstream::Answered;
-use super::RequestCtx;
+use super::{wait, RequestCtx};
 use crate::metrics::{Outcome, NO_CODE, UNCATALOGED};
 use crate::mode::ErrorForm;
 use crate::normalize::{self, Hold, HoldStep, Verdict};
@@ -93,7 +93,8 @@ impl Exchange<'_> {
         let mut step = hold.first_step();
         let mut held = Held::default();
         while step == HoldStep::More {
-            let read = tokio::time::timeout_at(deadline, up.read_response_body()).await;
+            // A held body is usually in the stream's buffer already.
+            let read = wait::ready_or_by(|| deadline, up.read_response_body()).await;
             let next = match read {
                 Ok(Ok(Some(chunk))) => chunk,
                 Ok(Ok(None)) => {

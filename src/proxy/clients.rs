@@ -77,11 +77,8 @@ pub(super) async fn write_header(s: &mut Session, h: Box<ResponseHeader>) -> Res
     let Some(t) = s.get_write_timeout() else {
         return s.write_response_header(h, false).await;
     };
-    let mut write = std::pin::pin!(s.write_response_header(h, false));
-    if let Poll::Ready(r) = poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await {
-        return r;
-    }
-    match tokio::time::timeout(t, write).await {
+    let deadline = || tokio::time::Instant::now() + t;
+    match super::wait::ready_or_by(deadline, s.write_response_header(h, false)).await {
         Ok(r) => r,
         Err(_) => {
             let mut e = Error::explain(
