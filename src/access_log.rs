@@ -14,6 +14,7 @@
 //! The query string is left out by default (vendor APIs carry keys and personal data in it);
 //! `include_query: true` keeps it.
 
+use crate::json_out::{json_int as int, json_opt_str, json_str};
 use pingora_prometheus::prometheus::IntCounter;
 use std::cell::RefCell;
 use std::io::Write;
@@ -445,30 +446,6 @@ fn path_of(path: &str, include_query: bool) -> &str {
     }
 }
 
-/// Bytes a JSON string cannot hold as they are: controls, `"` and `\\`.
-const NEEDS_ESCAPE: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut i = 0;
-    while i < 0x20 {
-        t[i] = true;
-        i += 1;
-    }
-    t[b'"' as usize] = true;
-    t[b'\\' as usize] = true;
-    t
-};
-
-fn json_str(out: &mut Vec<u8>, s: &str) {
-    if s.bytes().any(|b| NEEDS_ESCAPE[usize::from(b)]) {
-        // Writing into a Vec cannot fail; serde_json escapes quotes, backslashes and controls.
-        let _ = serde_json::to_writer(&mut *out, s);
-    } else {
-        out.push(b'"');
-        out.extend_from_slice(s.as_bytes());
-        out.push(b'"');
-    }
-}
-
 /// `1.2.3.4:5` or `[::1]:5`, as `SocketAddr`'s `Display`; IPv4 without the formatting machinery.
 fn addr(out: &mut Vec<u8>, a: std::net::SocketAddr) {
     match a {
@@ -497,17 +474,6 @@ fn json_opt_addr(out: &mut Vec<u8>, a: Option<std::net::SocketAddr>) {
         }
         None => out.extend_from_slice(b"null"),
     }
-}
-
-fn json_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
-    match s {
-        Some(s) => json_str(out, s),
-        None => out.extend_from_slice(b"null"),
-    }
-}
-
-fn int(out: &mut Vec<u8>, n: impl itoa::Integer) {
-    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 /// Milliseconds with microsecond precision: `12.345`.

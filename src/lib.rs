@@ -22,6 +22,7 @@ pub mod diagnostic;
 pub mod egress;
 pub mod framing;
 pub mod ids;
+pub mod json_out;
 pub mod methods;
 pub mod metrics;
 pub mod mode;
