@@ -41,7 +41,10 @@ impl WatchedFile {
     }
 }
 
-/// Whether an event is a hint to reload.
+/// Whether an event is a hint to reload. `notify` reports a path as the watched directory, spelled
+/// as it was registered, joined with the entry's name; `files` carry their directory in that
+/// spelling (see [`watch_files`]), so plain comparison suffices and an event costs no system call
+/// (a busy file in a watched directory, such as an access log, raises one event per write).
 fn relevant(ev: &notify::Event, catalog_dir: &Path, files: &[WatchedFile]) -> bool {
     if matches!(ev.kind, EventKind::Access(_)) {
         return false;
@@ -53,10 +56,10 @@ fn relevant(ev: &notify::Event, catalog_dir: &Path, files: &[WatchedFile]) -> bo
     ev.paths.iter().any(|p| {
         let parent = p.parent().unwrap_or(Path::new(""));
         let name = p.file_name().unwrap_or_default();
-        same_dir(parent, catalog_dir)
+        parent == catalog_dir
             || files.iter().any(|f| {
-                (name == f.name.as_os_str() || name.to_string_lossy().starts_with(".."))
-                    && same_dir(parent, &f.dir)
+                parent == f.dir
+                    && (name == f.name.as_os_str() || name.to_string_lossy().starts_with(".."))
             })
     })
 }
@@ -82,7 +85,16 @@ pub fn watch_files(
     files: &[PathBuf],
     tx: mpsc::Sender<()>,
 ) -> notify::Result<DirWatcher> {
-    let watched: Vec<WatchedFile> = files.iter().map(|f| WatchedFile::new(f)).collect();
+    // Each directory is registered once, in its first spelling; a file's directory is rewritten
+    // to the registered spelling of the same directory, which is how events will name it.
+    let mut dirs = vec![catalog_dir.to_path_buf()];
+    let mut watched: Vec<WatchedFile> = files.iter().map(|f| WatchedFile::new(f)).collect();
+    for f in &mut watched {
+        match dirs.iter().find(|d| same_dir(d, &f.dir)) {
+            Some(d) => f.dir = d.clone(),
+            None => dirs.push(f.dir.clone()),
+        }
+    }
     let (cat, w2) = (catalog_dir.to_path_buf(), watched.clone());
     let mut w = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         let hint = match &res {
@@ -95,13 +107,8 @@ pub fn watch_files(
             let _ = tx.try_send(());
         }
     })?;
-    w.watch(catalog_dir, RecursiveMode::NonRecursive)?;
-    let mut dirs = vec![catalog_dir.to_path_buf()];
-    for f in &watched {
-        if !dirs.iter().any(|d| same_dir(d, &f.dir)) {
-            w.watch(&f.dir, RecursiveMode::NonRecursive)?;
-            dirs.push(f.dir.clone());
-        }
+    for d in &dirs {
+        w.watch(d, RecursiveMode::NonRecursive)?;
     }
     Ok(DirWatcher { _inner: w, dirs })
 }
@@ -176,5 +183,43 @@ mod tests {
             c,
             &files
         ));
+    }
+
+    /// Real inotify: the config file lives in the catalog directory, named through a symlink;
+    /// the directory is watched once, a change to the config file is a hint, and a busy log
+    /// file in the config file's own directory is not.
+    #[tokio::test]
+    async fn one_directory_two_spellings_and_a_busy_log() {
+        use std::time::Duration;
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let cat = tmp.path().join("catalogs");
+        std::fs::create_dir(&cat).expect("mkdir");
+        let alias = tmp.path().join("alias");
+        std::os::unix::fs::symlink(&cat, &alias).expect("symlink");
+        let cfg = alias.join("errgate.yaml");
+        std::fs::write(&cfg, "a").expect("write");
+        let etc = tmp.path().join("etc");
+        std::fs::create_dir(&etc).expect("mkdir");
+        let other_cfg = etc.join("other.yaml");
+        std::fs::write(&other_cfg, "a").expect("write");
+        let (tx, mut rx) = mpsc::channel(1);
+        let w = watch_files(&cat, &[cfg.clone(), other_cfg.clone()], tx).expect("watch");
+        assert_eq!(w.dirs, vec![cat.clone(), etc.clone()]);
+        // A hint within 300 ms of a write; earlier hints are drained first.
+        async fn hint_after(rx: &mut mpsc::Receiver<()>, write: impl FnOnce()) -> bool {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            while rx.try_recv().is_ok() {}
+            write();
+            tokio::time::timeout(Duration::from_millis(300), rx.recv())
+                .await
+                .is_ok()
+        }
+        let log = etc.join("access.log");
+        let busy = || (0..20).for_each(|_| std::fs::write(&log, "line").expect("write"));
+        assert!(!hint_after(&mut rx, busy).await, "a log next to a config");
+        let write = |p: &Path| std::fs::write(p, "b").expect("write");
+        assert!(hint_after(&mut rx, || write(&other_cfg)).await, "etc/other.yaml");
+        assert!(hint_after(&mut rx, || write(&cfg)).await, "the config via the alias");
+        assert!(!hint_after(&mut rx, busy).await, "the log again");
     }
 }
