@@ -471,6 +471,37 @@ if grep -q '^errgate_nolog' "$AGG" && grep -q '^errgate	' "$AGG"; then
   done
 fi
 
+# Per-round ratios: both targets of a ratio run minutes apart at most, so drift on a shared
+# machine (the noisy neighbour, the host's frequency) cancels better in the ratio of one round
+# than in the ratio of two medians. The median over rounds, with the range.
+if [ "$ROUNDS" -gt 1 ] && grep -q '^errgate' "$AGG"; then
+  echo
+  echo "Per-round ratios, median [min-max] over $ROUNDS rounds (CPU/req of errgate divided by the other target's in the same round):"
+  echo
+  printf '| %-14s | %-7s | %-24s | %-24s | %-24s |\n' path kind "errgate / floor" "errgate / floor small" "errgate / errgate_nolog"
+  echo "|----------------|---------|--------------------------|--------------------------|--------------------------|"
+  for spec in "${PATHS[@]}"; do
+    IFS='|' read -r name _ _ kind <<<"$spec"
+    awk -F'\t' -v n="$name" -v k="$kind" '
+      function stat(a, m,   i, j, t, lo, hi) {
+        if (m == 0) return "-"
+        for (i = 2; i <= m; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+        return sprintf("%.3fx [%.2f-%.2f]", (m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2), a[1], a[m])
+      }
+      $3 == n { c[$2, $1] = $9; rounds[$1] = 1 }
+      $3 == "small" && $2 == "floor" { fs[$1] = $9 }
+      END {
+        for (r in rounds) {
+          e = c["errgate", r]; if (e == "") continue
+          f = c["floor", r]; if (f > 0) fl[++nf] = e / f
+          if (k != "success" && fs[r] > 0) sm[++ns] = e / fs[r]
+          o = c["errgate_nolog", r]; if (o > 0) lg[++nl] = e / o
+        }
+        printf "| %-14s | %-7s | %-24s | %-24s | %-24s |\n", n, k, stat(fl, nf), stat(sm, ns), stat(lg, nl)
+      }' "$RESULTS"
+  done
+fi
+
 if [ -n "$C1000" ]; then
   echo
   echo "1,000 concurrent connections on the small path (wrk -t$WRK_THREADS -c1000 -d$C1000_DURATION, fresh process; target: errgate RSS <= 64 MiB)"
