@@ -268,11 +268,13 @@ tree() { # the PID and all its descendants
   done
   echo "$all"
 }
-cpu_ticks() { # utime + stime of a process tree (each process counts all its threads)
-  local t=0 p v
+cpu_ticks() { # utime + stime of a process tree (each process counts all its threads); with
+  # a second argument "user", utime alone
+  local t=0 p v f='{ print $12 + $13 }'
+  [ "${2:-}" = user ] && f='{ print $12 }'
   for p in $(tree "$1"); do
     # fields after the ")" of comm: state=1 ... utime=12 stime=13
-    v=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 }') || v=0
+    v=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk "$f") || v=0
     t=$((t + ${v:-0}))
   done
   echo "$t"
@@ -312,10 +314,10 @@ run_one() { # run_one ROUND TARGET NAME URLPATH
   local status
   status=$(curl -s -o /dev/null -w '%{http_code}' "$url" 2>/dev/null || echo "?")
   "${PIN_LOAD[@]}" wrk -t"$WRK_THREADS" -c"$CONNS" -d"$WARMUP" "$url" >/dev/null 2>&1 || true
-  local c0 u0 c1 u1 out
-  c0=$(cpu_ticks "$pid"); u0=$(cpu_ticks "${PID[upstream]}")
+  local c0 u0 c1 u1 us0 us1 out
+  c0=$(cpu_ticks "$pid"); u0=$(cpu_ticks "${PID[upstream]}"); us0=$(cpu_ticks "$pid" user)
   out=$("${PIN_LOAD[@]}" wrk -t"$WRK_THREADS" -c"$CONNS" -d"$DURATION" --latency "$url" 2>&1) || true
-  c1=$(cpu_ticks "$pid"); u1=$(cpu_ticks "${PID[upstream]}")
+  c1=$(cpu_ticks "$pid"); u1=$(cpu_ticks "${PID[upstream]}"); us1=$(cpu_ticks "$pid" user)
   echo "$out" >"$RAW/wrk.$round.$target.$name.txt"
   local reqs rps p50 p99 errs hwm
   reqs=$(echo "$out" | awk '/requests in/ { print $1 }')
@@ -325,10 +327,11 @@ run_one() { # run_one ROUND TARGET NAME URLPATH
   errs=$(echo "$out" | awk '/Socket errors/ { gsub(",", ""); print $4 + $6 + $8 + $10 }')
   hwm=$(hwm_kib "$pid")
   awk -v rd="$round" -v t="$target" -v n="$name" -v st="$status" -v r="${reqs:-0}" -v rps="${rps:-0}" \
-      -v p50="$p50" -v p99="$p99" -v dc=$((c1 - c0)) -v du=$((u1 - u0)) -v hz="$CLK_TCK" \
+      -v p50="$p50" -v p99="$p99" -v dc=$((c1 - c0)) -v du=$((u1 - u0)) -v dus=$((us1 - us0)) -v hz="$CLK_TCK" \
       -v hwm="$hwm" -v e="${errs:-0}" 'BEGIN {
     cpu = r > 0 ? dc * 1e6 / hz / r : 0; up = r > 0 ? du * 1e6 / hz / r : 0
-    printf "%s\t%s\t%s\t%s\t%d\t%.0f\t%.0f\t%.0f\t%.1f\t%.1f\t%.1f\t%d\n", rd, t, n, st, r, rps, p50, p99, cpu, up, hwm / 1024, e
+    user = r > 0 ? dus * 1e6 / hz / r : 0
+    printf "%s\t%s\t%s\t%s\t%d\t%.0f\t%.0f\t%.0f\t%.1f\t%.1f\t%.1f\t%d\t%.1f\n", rd, t, n, st, r, rps, p50, p99, cpu, up, hwm / 1024, e, user
   }' >>"$RESULTS"
   log "$(tail -1 "$RESULTS")"
 }
@@ -478,8 +481,8 @@ if [ "$ROUNDS" -gt 1 ] && grep -q '^errgate' "$AGG"; then
   echo
   echo "Per-round ratios, median [min-max] over $ROUNDS rounds (CPU/req of errgate divided by the other target's in the same round):"
   echo
-  printf '| %-14s | %-7s | %-24s | %-24s | %-24s |\n' path kind "errgate / floor" "errgate / floor small" "errgate / errgate_nolog"
-  echo "|----------------|---------|--------------------------|--------------------------|--------------------------|"
+  printf '| %-14s | %-7s | %-24s | %-24s | %-24s | %-24s |\n' path kind "errgate / floor" "user CPU only" "errgate / floor small" "errgate / errgate_nolog"
+  echo "|----------------|---------|--------------------------|--------------------------|--------------------------|--------------------------|"
   for spec in "${PATHS[@]}"; do
     IFS='|' read -r name _ _ kind <<<"$spec"
     awk -F'\t' -v n="$name" -v k="$kind" '
@@ -488,16 +491,17 @@ if [ "$ROUNDS" -gt 1 ] && grep -q '^errgate' "$AGG"; then
         for (i = 2; i <= m; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
         return sprintf("%.3fx [%.2f-%.2f]", (m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2), a[1], a[m])
       }
-      $3 == n { c[$2, $1] = $9; rounds[$1] = 1 }
+      $3 == n { c[$2, $1] = $9; u[$2, $1] = $13; rounds[$1] = 1 }
       $3 == "small" && $2 == "floor" { fs[$1] = $9 }
       END {
         for (r in rounds) {
           e = c["errgate", r]; if (e == "") continue
           f = c["floor", r]; if (f > 0) fl[++nf] = e / f
+          f = u["floor", r]; if (f > 0) fu[++nu] = u["errgate", r] / f
           if (k != "success" && fs[r] > 0) sm[++ns] = e / fs[r]
           o = c["errgate_nolog", r]; if (o > 0) lg[++nl] = e / o
         }
-        printf "| %-14s | %-7s | %-24s | %-24s | %-24s |\n", n, k, stat(fl, nf), stat(sm, ns), stat(lg, nl)
+        printf "| %-14s | %-7s | %-24s | %-24s | %-24s | %-24s |\n", n, k, stat(fl, nf), stat(fu, nu), stat(sm, ns), stat(lg, nl)
       }' "$RESULTS"
   done
 fi
@@ -512,7 +516,7 @@ if [ -n "$C1000" ]; then
     ($1 == "errgate" ? ($4 <= 64 ? "met (<= 64 MiB)" : "MISSED (> 64 MiB)") : "") }'
 fi
 echo
-echo "raw: round target path status requests req/s p50_us p99_us cpu_us_per_req upstream_cpu_us_per_req hwm_mib socket_errors"
+echo "raw: round target path status requests req/s p50_us p99_us cpu_us_per_req upstream_cpu_us_per_req hwm_mib socket_errors user_cpu_us_per_req"
 cat "$RESULTS"
 if [ -n "${KEEP:-}" ]; then
   mkdir -p "$KEEP" && cp -r "$RAW" "$RESULTS" "$AGG" "$KEEP"/ && echo "wrk outputs kept in $KEEP"

@@ -151,11 +151,7 @@ impl RequestCtx {
                 m.duration
                     .with_label_values(&[route, outcome.as_str()])
                     .observe(elapsed);
-                if let Some(mode) = self.mode {
-                    m.mode_answers
-                        .with_label_values(&[route, mode.as_str(), self.answered_as()])
-                        .inc();
-                }
+                // No mode answer: `mode` is set only on a routed request, which has handles.
             }
         }
         if let Some(e) = &self.error {
