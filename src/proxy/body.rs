@@ -27,6 +27,12 @@ use tokio::time::Instant;
 
 /// Most already-readable body chunks written together in one downstream write.
 const STREAM_BATCH: usize = 8;
+/// A batch takes no more chunks once it holds this many bytes. Pingora copies a batch into the
+/// session's write buffer, which starts empty for every response and grows by reallocation: with
+/// up to 8 × 64 KiB per batch a 1 MiB response cost 19 reallocations and 1.01x the floor's
+/// instructions; capped at 256 KiB it costs 0.98x with 6.3 writes (floor: 7.0); at 128 KiB 0.93x
+/// but 10 writes (benches/load/README.md).
+const STREAM_BATCH_BYTES: usize = 256 * 1024;
 
 /// What was read of a held body when the release decision came.
 #[derive(Default)]
@@ -299,13 +305,17 @@ impl Exchange<'_> {
             };
             // Chunks that are already readable go out in one write, as Pingora's own proxy loop
             // batches them: one syscall instead of one per 64 KiB (see benches/load/README.md).
+            let mut bytes = first.len();
             let mut tasks = Vec::with_capacity(STREAM_BATCH);
             tasks.push(HttpTask::Body(Some(first), false));
-            while tasks.len() < STREAM_BATCH {
+            while tasks.len() < STREAM_BATCH && bytes < STREAM_BATCH_BYTES {
                 tokio::select! {
                     biased;
                     r = up.read_response_body() => match r {
-                        Ok(Some(chunk)) => tasks.push(HttpTask::Body(Some(chunk), false)),
+                        Ok(Some(chunk)) => {
+                            bytes += chunk.len();
+                            tasks.push(HttpTask::Body(Some(chunk), false));
+                        }
                         Ok(None) => {
                             ended = true;
                             break;

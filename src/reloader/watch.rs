@@ -218,8 +218,14 @@ mod tests {
         let busy = || (0..20).for_each(|_| std::fs::write(&log, "line").expect("write"));
         assert!(!hint_after(&mut rx, busy).await, "a log next to a config");
         let write = |p: &Path| std::fs::write(p, "b").expect("write");
-        assert!(hint_after(&mut rx, || write(&other_cfg)).await, "etc/other.yaml");
-        assert!(hint_after(&mut rx, || write(&cfg)).await, "the config via the alias");
+        assert!(
+            hint_after(&mut rx, || write(&other_cfg)).await,
+            "etc/other.yaml"
+        );
+        assert!(
+            hint_after(&mut rx, || write(&cfg)).await,
+            "the config via the alias"
+        );
         assert!(!hint_after(&mut rx, busy).await, "the log again");
     }
 }
