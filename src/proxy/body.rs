@@ -105,7 +105,8 @@ impl Exchange<'_> {
         let mut held = Held::default();
         while step == HoldStep::More {
             // A held body is usually in the stream's buffer already.
-            let read = wait::ready_or_by(|| deadline, up.read_response_body()).await;
+            let read =
+                wait::ready_or_by(|| deadline, std::pin::pin!(up.read_response_body())).await;
             let next = match read {
                 Ok(Ok(Some(chunk))) => chunk,
                 Ok(Ok(None)) => {
