@@ -293,6 +293,8 @@ impl Exchange<'_> {
             mut tasks,
             mut ended,
         } = held;
+        // Held chunks go out first, as they are (one write; with the end of the body when it is
+        // already over); then the rest, a batch at a time.
         loop {
             // A body known to be over needs no read to say so (a Content-Length body usually
             // is after its last chunk).
@@ -308,26 +310,27 @@ impl Exchange<'_> {
                         return Err(e.into_up());
                     }
                 }
-            }
-            // Chunks that are already readable go out in one write, as Pingora's own proxy loop
-            // batches them: one syscall instead of one per 64 KiB (see benches/load/README.md).
-            loop {
-                ended = ended || up.response_done();
-                if ended || tasks.len() >= STREAM_BATCH {
-                    break;
-                }
-                tokio::select! {
-                    biased;
-                    r = up.read_response_body() => match r {
-                        Ok(Some(chunk)) => tasks.push(HttpTask::Body(Some(chunk), false)),
-                        Ok(None) => ended = true,
-                        Err(e) => {
-                            s.write_response_tasks(tasks).await?;
-                            up.shutdown().await;
-                            return Err(e.into_up());
-                        }
-                    },
-                    _ = std::future::ready(()) => break,
+                // Chunks that are already readable go out in one write, as Pingora's own proxy
+                // loop batches them: one syscall instead of one per 64 KiB (see
+                // benches/load/README.md).
+                loop {
+                    ended = ended || up.response_done();
+                    if ended || tasks.len() >= STREAM_BATCH {
+                        break;
+                    }
+                    tokio::select! {
+                        biased;
+                        r = up.read_response_body() => match r {
+                            Ok(Some(chunk)) => tasks.push(HttpTask::Body(Some(chunk), false)),
+                            Ok(None) => ended = true,
+                            Err(e) => {
+                                s.write_response_tasks(tasks).await?;
+                                up.shutdown().await;
+                                return Err(e.into_up());
+                            }
+                        },
+                        _ = std::future::ready(()) => break,
+                    }
                 }
             }
             if ended {
