@@ -123,6 +123,8 @@ pub struct Upstream {
     pub tls: bool,
     /// Host name or IP literal.
     pub host: String,
+    /// The host as an IP address when it is a literal (parsed once at load): never resolved.
+    pub ip: Option<std::net::IpAddr>,
     /// Port.
     pub port: u16,
     /// Base path joined before the stripped request path, without a trailing slash.

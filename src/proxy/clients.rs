@@ -78,7 +78,8 @@ pub(super) async fn write_header(s: &mut Session, h: Box<ResponseHeader>) -> Res
         return s.write_response_header(h, false).await;
     };
     let deadline = || tokio::time::Instant::now() + t;
-    match super::wait::ready_or_by(deadline, s.write_response_header(h, false)).await {
+    let write = std::pin::pin!(s.write_response_header(h, false));
+    match super::wait::ready_or_by(deadline, write).await {
         Ok(r) => r,
         Err(_) => {
             let mut e = Error::explain(

@@ -111,9 +111,9 @@ pub(super) struct HeldResponse {
     /// Its peer (for returning the connection to the pool).
     pub peer: std::sync::Arc<pingora::prelude::HttpPeer>,
     /// The vendor's response header.
-    pub head: pingora::http::ResponseHeader,
-    /// The body chunks read so far, exactly as received.
-    pub chunks: Vec<Bytes>,
+    pub head: Box<pingora::http::ResponseHeader>,
+    /// The body chunks read so far, exactly as received, as body tasks.
+    pub tasks: Vec<pingora::protocols::http::HttpTask>,
     /// Whether the body ended.
     pub ended: bool,
 }

@@ -105,9 +105,8 @@ pub fn upstream_request(req: &RequestHeader, to: &UpstreamTarget<'_>) -> Result<
 
 /// The response header sent to the client for a pass-through: the vendor's, minus hop-by-hop
 /// (takes it by value: the held path owns its copy already).
-pub fn client_header(resp: ResponseHeader) -> Box<ResponseHeader> {
-    let listed = connection_listed(&resp.headers);
-    let mut out = Box::new(resp);
+pub fn client_header(mut out: Box<ResponseHeader>) -> Box<ResponseHeader> {
+    let listed = connection_listed(&out.headers);
     // Most vendor responses carry no hop-by-hop header at all: nothing to collect then.
     if !out.headers.keys().any(|n| is_hop_by_hop(n, &listed)) {
         return out;
@@ -359,7 +358,7 @@ mod tests {
         r.append_header("x-hop", "1").expect("h");
         r.append_header("set-cookie", "a=1").expect("h");
         r.append_header("set-cookie", "b=2").expect("h");
-        let out = client_header(r);
+        let out = client_header(Box::new(r));
         assert!(out.headers.get("connection").is_none());
         assert!(out.headers.get("x-hop").is_none());
         assert_eq!(out.headers.get_all("set-cookie").iter().count(), 2);

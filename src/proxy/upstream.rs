@@ -33,18 +33,22 @@ impl Exchange<'_> {
     ) -> Result<(Box<HttpSession>, std::sync::Arc<HttpPeer>, bool), Failure> {
         let u = &self.route.upstream;
         let t = &self.route.timeouts;
-        let addr = self
-            .gw
-            .resolver
-            .resolve(&u.host, u.port, &self.config.dns, t.connect, now)
-            .await
-            .map_err(|e| {
-                Failure::own(
-                    Problem::upstream_unavailable(&self.route.name, &e),
-                    Delivery::NotSent,
-                    false,
-                )
-            })?;
+        let addr = match u.ip {
+            // An IP literal was parsed at load: nothing to resolve (or parse again).
+            Some(ip) => std::net::SocketAddr::new(ip, u.port),
+            None => self
+                .gw
+                .resolver
+                .resolve(&u.host, u.port, &self.config.dns, t.connect, now)
+                .await
+                .map_err(|e| {
+                    Failure::own(
+                        Problem::upstream_unavailable(&self.route.name, &e),
+                        Delivery::NotSent,
+                        false,
+                    )
+                })?,
+        };
         let peer = self.route.peer.get_or_build(addr, || {
             let mut peer = HttpPeer::new(addr, u.tls, u.host.clone());
             peer.options.connection_timeout = Some(t.connect);

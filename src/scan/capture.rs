@@ -3,7 +3,7 @@
 
 use super::machine::{ScalKind, Sk, St};
 use super::spec::NO_NODE;
-use super::{Captured, Field, ScanError, Scanner};
+use super::{recycled_buffer, Captured, Field, ScanError, Scanner};
 
 /// Appends `piece` to `buf`, keeping at most `max` bytes; sets `trunc` when something was dropped.
 pub(super) fn append_bounded(buf: &mut Vec<u8>, piece: &[u8], max: usize, trunc: &mut bool) {
@@ -24,47 +24,48 @@ impl Scanner<'_> {
     pub(super) fn end_captures(&mut self, buf: &[u8], e: usize) {
         let max = self.limits.max_capture_bytes;
         if self.scal_mask != 0 {
-            let value = match self.scal_kind {
-                ScalKind::Str => {
-                    self.flush_hi(Sk::Cap);
-                    let bytes = std::mem::take(&mut self.extra().cap_buf);
-                    Captured::Str(
-                        String::from_utf8(bytes)
-                            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
-                    )
-                }
+            let kind = self.scal_kind;
+            match kind {
+                ScalKind::Str => self.flush_hi(Sk::Cap),
                 ScalKind::Num => {
                     let mut trunc = self.cap_trunc;
                     let x = self.extra();
                     let seg = buf.get(x.num_start..e).unwrap_or_default();
                     append_bounded(&mut x.cap_buf, seg, max, &mut trunc);
-                    let bytes = std::mem::take(&mut x.cap_buf);
                     self.cap_trunc = trunc;
-                    Captured::Num(
-                        String::from_utf8(bytes)
-                            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
-                    )
                 }
-                ScalKind::Bool(b) => Captured::Bool(b),
-                ScalKind::Null => Captured::Null,
-            };
-            let trunc = self.cap_trunc;
+                ScalKind::Bool(_) | ScalKind::Null => {}
+            }
+            let truncated = self.cap_trunc;
             self.cap_trunc = false;
-            let mut value = Some(value);
             let mut m = self.scal_mask;
             self.scal_mask = 0;
+            let mut done = 0;
+            let x = self.extra();
             while m != 0 {
                 let f = m.trailing_zeros() as usize;
                 m &= m - 1;
-                let v = if m == 0 { value.take() } else { value.clone() };
-                if let (Some(slot), Some(v)) = (self.extra().fields.get_mut(f), v) {
-                    *slot = Some(Field {
-                        value: v,
-                        truncated: trunc,
-                    });
-                    self.done |= 1 << f;
-                }
+                let Some(slot) = x.fields.get_mut(f) else {
+                    continue;
+                };
+                // The text goes into the buffer the slot's previous value had (none is visible:
+                // `done` says which slots are), so a recycled `Extra` needs no allocation.
+                let text = |slot: &mut Option<Field>| {
+                    let mut v = recycled_buffer(slot);
+                    v.extend_from_slice(&x.cap_buf);
+                    String::from_utf8(v)
+                        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+                };
+                let value = match kind {
+                    ScalKind::Str => Captured::Str(text(slot)),
+                    ScalKind::Num => Captured::Num(text(slot)),
+                    ScalKind::Bool(b) => Captured::Bool(b),
+                    ScalKind::Null => Captured::Null,
+                };
+                *slot = Some(Field { value, truncated });
+                done |= 1 << f;
             }
+            self.done |= done;
         }
         let mut m = self.raw_mask;
         let depth = self.depth;
@@ -149,7 +150,7 @@ impl Scanner<'_> {
                 x.raw_depth.get_mut(f),
             ) {
                 *slot = Some(Field {
-                    value: Captured::Raw(Vec::new()),
+                    value: Captured::Raw(recycled_buffer(slot)),
                     truncated: false,
                 });
                 *s = i;
