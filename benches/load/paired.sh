@@ -44,52 +44,22 @@ LOAD=(taskset -c "0-$((LAST - 1))")
 PROXY=(taskset -c "$LAST")
 WORK="$(mktemp -d /tmp/errgate-paired.XXXXXX)"
 PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
-  sleep 0.5
-  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+trap stop_pids_and_clean EXIT
 trap 'exit 130' INT TERM
-
-wait_port() {
-  for _ in $(seq 1 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  die "nothing listens on $1: $(tail -3 "$WORK"/*.log 2>/dev/null)"
-}
 
 P_UP=$BASE_PORT
 "${LOAD[@]}" "$BIN/examples/canned_upstream" "127.0.0.1:$P_UP" 1 >"$WORK/upstream.log" 2>&1 &
 PIDS+=($!)
-wait_port "$P_UP"
+wait_listen "$P_UP"
 
 declare -A PID PORT
 start_errgate() { # NAME PORT ADMIN EXTRA_YAML
   mkdir -p "$WORK/$1"
-  cat >"$WORK/$1/errgate.yaml" <<EOF
-listen: 127.0.0.1:$2
-admin_listen: 127.0.0.1:$3
-catalog_dir: $REPO/catalogs
-threads: $THREADS
-$4
-routes:
-  - name: pluralkit
-    vendor: pluralkit
-    path_prefix: /pluralkit
-    upstream: http://127.0.0.1:$P_UP
-  - name: openim
-    vendor: openim
-    path_prefix: /openim
-    upstream: http://127.0.0.1:$P_UP
-EOF
+  errgate_yaml "$2" "$3" "$4" >"$WORK/$1/errgate.yaml"
   RUST_LOG=warn "${PROXY[@]}" "$BIN/errgate" run --config "$WORK/$1/errgate.yaml" \
     --pid-file "$WORK/$1.pid" --upgrade-sock "$WORK/$1.sock" >"$WORK/$1.access.log" 2>"$WORK/$1.log" &
   PID[$1]=$!; PIDS+=($!); PORT[$1]=$2
-  wait_port "$2"
+  wait_listen "$2"
 }
 for t in $TARGETS; do
   case $t in
@@ -97,7 +67,7 @@ for t in $TARGETS; do
       "${PROXY[@]}" "$BIN/examples/floor" "127.0.0.1:$((BASE_PORT + 1))" "127.0.0.1:$P_UP" "$THREADS" \
         >"$WORK/floor.log" 2>&1 &
       PID[floor]=$!; PIDS+=($!); PORT[floor]=$((BASE_PORT + 1))
-      wait_port "${PORT[floor]}" ;;
+      wait_listen "${PORT[floor]}" ;;
     errgate) start_errgate errgate $((BASE_PORT + 2)) $((BASE_PORT + 12)) "" ;;
     errgate_nolog) start_errgate errgate_nolog $((BASE_PORT + 3)) $((BASE_PORT + 13)) \
       "access_log: { target: off }" ;;

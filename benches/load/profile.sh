@@ -50,44 +50,15 @@ fi
 
 WORK="$(mktemp -d /tmp/errgate-profile.XXXXXX)"
 PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
-  sleep 0.5
-  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+trap stop_pids_and_clean EXIT
 trap 'exit 130' INT TERM
-
-wait_port() {
-  for _ in $(seq 1 300); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  die "nothing listens on $1; logs: $(tail -5 "$WORK"/*.log 2>/dev/null)"
-}
 
 "$BIN/examples/canned_upstream" "127.0.0.1:$P_UP" 1 >"$WORK/upstream.log" 2>&1 &
 PIDS+=($!)
-wait_port "$P_UP"
+wait_listen "$P_UP"
 
 mkdir -p "$WORK/errgate"
-cat >"$WORK/errgate/errgate.yaml" <<EOF
-listen: 127.0.0.1:$P_PROXY
-admin_listen: 127.0.0.1:$P_ADMIN
-catalog_dir: $REPO/catalogs
-threads: $THREADS
-${ERRGATE_ARGS:-}
-routes:
-  - name: pluralkit
-    vendor: pluralkit
-    path_prefix: /pluralkit
-    upstream: http://127.0.0.1:$P_UP
-  - name: openim
-    vendor: openim
-    path_prefix: /openim
-    upstream: http://127.0.0.1:$P_UP
-EOF
+errgate_yaml "$P_PROXY" "$P_ADMIN" "${ERRGATE_ARGS:-}" >"$WORK/errgate/errgate.yaml"
 
 measure() { # measure TARGET PATH -> prints "Ir requests"
   local target=$1 path=$2 out="$WORK/cg.out" pid
@@ -99,7 +70,7 @@ measure() { # measure TARGET PATH -> prints "Ir requests"
              "$BIN/errgate" run --config "$WORK/errgate/errgate.yaml" >"$WORK/$target.log" 2>&1 & ;;
   esac
   pid=$!; PIDS+=($pid)
-  wait_port "$P_PROXY"
+  wait_listen "$P_PROXY"
   wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$P_PROXY$path" >/dev/null 2>&1
   callgrind_control -z "$pid" >/dev/null
   local reqs

@@ -165,23 +165,8 @@ start_errgate_as() { # start_errgate_as NAME PORT ADMIN_PORT EXTRA_YAML
   # Its own directory: errgate watches the config's directory for changes (and reloads), and
   # this script writes result files into $WORK during the runs.
   mkdir -p "$WORK/$name"
-  cat >"$WORK/$name/errgate.yaml" <<EOF
-listen: 127.0.0.1:$port
-admin_listen: 127.0.0.1:$admin
-catalog_dir: $REPO/catalogs
-threads: $THREADS
-${ERRGATE_EXTRA_YAML:-}
-$extra
-routes:
-  - name: pluralkit
-    vendor: pluralkit
-    path_prefix: /pluralkit
-    upstream: http://127.0.0.1:$P_UP
-  - name: openim
-    vendor: openim
-    path_prefix: /openim
-    upstream: http://127.0.0.1:$P_UP
-EOF
+  errgate_yaml "$port" "$admin" "${ERRGATE_EXTRA_YAML:-}
+$extra" >"$WORK/$name/errgate.yaml"
   # stdout (the access log by default) and stderr (the process log) go to files.
   RUST_LOG=warn "${PIN_PROXY[@]}" "$ERRGATE_BIN" run --config "$WORK/$name/errgate.yaml" \
     --pid-file "$WORK/$name.pid" --upgrade-sock "$WORK/$name.sock" >"$WORK/$name.access.log" 2>"$WORK/$name.log" &
