@@ -68,16 +68,10 @@ pub struct Sink<'s> {
 
 impl Write for Sink<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let room = self.max_decoded.saturating_sub(self.decoded);
-        let take = (buf.len() as u64).min(room) as usize;
-        if take > 0 && !self.scanner.is_done() {
-            self.scanner.feed(&buf[..take]);
-        }
-        self.decoded += take as u64;
+        let (take, _) = self.scan_within_budget(buf, 0);
         if take < buf.len() {
             // Stop the decoder: it returns this error from its `write` without decoding more.
             // `BodyScan` tells it apart from a corrupt stream by `over_limit`.
-            self.over_limit = true;
             return Err(std::io::Error::other(BUDGET_REACHED));
         }
         Ok(buf.len())
@@ -89,11 +83,15 @@ impl Write for Sink<'_> {
 }
 
 impl Sink<'_> {
-    /// `write` of one plain chunk, the scanner stopping right after a path of `stop` completes
-    /// ([`Scanner::feed_until`]). The whole chunk (within the budget) is counted as fed either
-    /// way, as `write` counts it. Returns the range counted but not scanned, if the scanner
-    /// stopped.
-    fn write_until(&mut self, buf: &[u8], stop: u16) -> Option<std::ops::Range<usize>> {
+    /// Counts what of `buf` fits the budget (setting `over_limit` when not all of it does) and
+    /// scans it, the scanner stopping right after a path of `stop` completes
+    /// ([`Scanner::feed_until`]; 0 scans all). Returns how many bytes were counted, and the range
+    /// counted but not scanned if the scanner stopped.
+    fn scan_within_budget(
+        &mut self,
+        buf: &[u8],
+        stop: u16,
+    ) -> (usize, Option<std::ops::Range<usize>>) {
         let room = self.max_decoded.saturating_sub(self.decoded);
         let take = (buf.len() as u64).min(room) as usize;
         let mut scanned = take;
@@ -105,10 +103,9 @@ impl Sink<'_> {
         }
         self.decoded += take as u64;
         if take < buf.len() {
-            // What `write`'s budget error does (`BodyScan::feed` turns it into `Ok`).
             self.over_limit = true;
         }
-        (scanned < take).then_some(scanned..take)
+        (take, (scanned < take).then_some(scanned..take))
     }
 }
 
@@ -223,7 +220,8 @@ impl<'s> BodyScan<'s> {
             .map_or(0, |i| 1u16 << i);
         match &mut self.inner {
             Inner::Identity(s) if mask != 0 && !self.corrupt && !s.over_limit => {
-                Ok(s.write_until(chunk, mask))
+                // Counted as `write` counts it; over the budget `over_limit` is set as `write` sets it.
+                Ok(s.scan_within_budget(chunk, mask).1)
             }
             _ => self.feed(chunk).map(|()| None),
         }
