@@ -33,8 +33,10 @@ pub(super) async fn serve(gw: &Gateway, s: &mut Session, ctx: &mut RequestCtx) -
         let p = Problem::too_many_connections(max);
         return answer(s, ctx, &p, &config.problem_type_base, None).await;
     }
-    // One clock read serves admission, the first attempt's start and the retry loop's origin.
-    let admitted_at = Instant::now();
+    // The request's start (read when Pingora made the context, right after the header) serves
+    // admission, the first attempt's start and the retry loop's origin: only CPU time has
+    // passed since, not worth a clock read.
+    let admitted_at = ctx.started;
     let admitted = admit(
         config,
         &snap.catalogs,

@@ -151,36 +151,39 @@ impl Exchange<'_> {
             // failed read leaves it consumed and not kept.
             body.consumed = true;
             let mut keep = std::mem::replace(&mut body.keep, false);
-            loop {
-                let chunk = s.read_request_body().await.map_err(|e| {
-                    // The vendor connection is dropped with this failure: a stalled client
-                    // never holds it past `downstream.read_timeout`.
-                    let p = if e.etype() == &pingora::ErrorType::ReadTimedout {
-                        Problem::client_timeout("the request body stopped arriving")
-                    } else {
-                        Problem::malformed_request("the request body could not be read")
-                    };
-                    Failure::own(p.with_internal(e.to_string()), Delivery::Sent, reused)
-                })?;
-                let Some(chunk) = chunk else { break };
-                body.total += chunk.len() as u64;
-                if body.total > limit {
-                    return Err(Failure::own(
-                        Problem::request_too_large(limit),
-                        Delivery::Sent,
-                        reused,
-                    ));
-                }
-                if keep {
-                    if body.saved_len + chunk.len() <= keep_max {
-                        body.saved_len += chunk.len();
-                        body.saved.push(chunk.clone());
-                    } else {
-                        keep = false;
-                        body.saved.clear();
+            // A request without a body (most GETs) is not read: the read would only say so.
+            if has_body {
+                loop {
+                    let chunk = s.read_request_body().await.map_err(|e| {
+                        // The vendor connection is dropped with this failure: a stalled client
+                        // never holds it past `downstream.read_timeout`.
+                        let p = if e.etype() == &pingora::ErrorType::ReadTimedout {
+                            Problem::client_timeout("the request body stopped arriving")
+                        } else {
+                            Problem::malformed_request("the request body could not be read")
+                        };
+                        Failure::own(p.with_internal(e.to_string()), Delivery::Sent, reused)
+                    })?;
+                    let Some(chunk) = chunk else { break };
+                    body.total += chunk.len() as u64;
+                    if body.total > limit {
+                        return Err(Failure::own(
+                            Problem::request_too_large(limit),
+                            Delivery::Sent,
+                            reused,
+                        ));
                     }
+                    if keep {
+                        if body.saved_len + chunk.len() <= keep_max {
+                            body.saved_len += chunk.len();
+                            body.saved.push(chunk.clone());
+                        } else {
+                            keep = false;
+                            body.saved.clear();
+                        }
+                    }
+                    up.write_request_body(chunk, false).await.map_err(wrap)?;
                 }
-                up.write_request_body(chunk, false).await.map_err(wrap)?;
             }
             body.keep = keep;
         }
