@@ -13,6 +13,7 @@ mod clients;
 pub mod ctx;
 mod exchange;
 pub mod headers;
+mod heartbeat;
 mod resolve;
 pub mod route_state;
 mod serve;

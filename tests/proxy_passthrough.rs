@@ -1,6 +1,7 @@
 //! Contract §3: responses that are not errors reach the client exactly as the vendor sent them
 //! (status, end-to-end headers, body bytes), and requests reach the vendor intact.
 mod common;
+use common::clients::KeepAlive;
 use common::*;
 
 use std::io::{Read, Write};
@@ -357,6 +358,44 @@ fn inband_vendor_non_json_success_passes_untouched_without_holding() {
         g.metric(r#"errgate_held_responses_total{route="oi"}"#),
         0.0,
         "a non-JSON 2xx cannot be an in-band error and must stream"
+    );
+}
+
+/// `write(2)` calls made by process `pid` so far (`syscw` in /proc/PID/io; socket sends and
+/// receives are not counted there).
+fn write_calls(pid: u32) -> u64 {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).expect("read /proc/PID/io");
+    io.lines()
+        .find_map(|l| l.strip_prefix("syscw:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("syscw in /proc/PID/io")
+}
+
+/// A proxied request costs no system call besides its sockets': in particular errgate does not
+/// wake its own timer driver. tokio writes to the driver's eventfd whenever a timer is armed
+/// that is due before the driver's next wake, which each request's vendor timers were (one
+/// `write` per request, one request at a time) until the heartbeat of src/proxy/heartbeat.rs.
+#[test]
+fn sequential_requests_make_no_write_system_calls() {
+    let m = Mock::fixed(json(200, r#"{"id":"abcde"}"#));
+    let g = GateConfig::new()
+        .set("access_log", json!({"target": "off"}))
+        .route(RouteConfig::new("pk", "pluralkit", "/pluralkit", &m.url()))
+        .start();
+    let mut c = KeepAlive::connect(g.port);
+    for _ in 0..5 {
+        assert_eq!(c.get("/pluralkit/systems/x").expect("warm-up").status, 200);
+    }
+    let before = write_calls(g.pid());
+    let n = 200;
+    for _ in 0..n {
+        let r = c.get("/pluralkit/systems/x").expect("request");
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    }
+    let writes = write_calls(g.pid()) - before;
+    assert!(
+        writes < n / 10,
+        "{writes} write(2) calls for {n} requests: something wakes a thread per request"
     );
 }
 

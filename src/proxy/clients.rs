@@ -196,6 +196,7 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for ClientLimits<A> {
         stream: Stream,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
+        super::heartbeat::ensure_started();
         let d = self.shared.snapshot().config.downstream;
         let open = self.open.fetch_add(1, Ordering::Relaxed) + 1;
         let _slot = Slot(&self.open);
