@@ -14,7 +14,11 @@
 # Usage: benches/load/paired.sh          (NO_BUILD=1 to use existing release binaries)
 # Knobs: ROUNDS=10  SLICE=2 (seconds measured per target and round)  CONNS=32
 #        TARGETS="floor errgate errgate_nolog"  ONLY="small inband_ok" (paths of paths.sh)
-#        BASE_PORT=18480 (BASE..BASE+3 and BASE+12..BASE+13)  THREADS=1
+#        BASE_PORT=18480 (BASE..BASE+4 and BASE+12..BASE+14)  THREADS=1
+#        ERRGATE_B=/path/to/errgate: adds target errgate_b, another build with the log on (an A/B
+#        of a change: TARGETS="floor errgate errgate_b" BASES="floor errgate_b"
+#        ERRGATE_B=/tmp/errgate-before)
+#        BASES="floor errgate_nolog": the two targets the ratio columns divide by
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -23,6 +27,7 @@ SLICE="${SLICE:-2}"
 CONNS="${CONNS:-32}"
 THREADS="${THREADS:-1}"
 TARGETS="${TARGETS:-floor errgate errgate_nolog}"
+read -r BASE1 BASE2 <<<"${BASES:-floor errgate_nolog}"
 BASE_PORT="${BASE_PORT:-18480}"
 BIN="${CARGO_TARGET_DIR:-$REPO/target}/release"
 # shellcheck source=benches/load/paths.sh
@@ -53,10 +58,10 @@ PIDS+=($!)
 wait_listen "$P_UP"
 
 declare -A PID PORT
-start_errgate() { # NAME PORT ADMIN EXTRA_YAML
+start_errgate() { # NAME PORT ADMIN EXTRA_YAML [BINARY]
   mkdir -p "$WORK/$1"
   errgate_yaml "$2" "$3" "$4" >"$WORK/$1/errgate.yaml"
-  RUST_LOG=warn "${PROXY[@]}" "$BIN/errgate" run --config "$WORK/$1/errgate.yaml" \
+  RUST_LOG=warn "${PROXY[@]}" "${5:-$BIN/errgate}" run --config "$WORK/$1/errgate.yaml" \
     --pid-file "$WORK/$1.pid" --upgrade-sock "$WORK/$1.sock" >"$WORK/$1.access.log" 2>"$WORK/$1.log" &
   PID[$1]=$!; PIDS+=($!); PORT[$1]=$2
   wait_listen "$2"
@@ -71,6 +76,9 @@ for t in $TARGETS; do
     errgate) start_errgate errgate $((BASE_PORT + 2)) $((BASE_PORT + 12)) "" ;;
     errgate_nolog) start_errgate errgate_nolog $((BASE_PORT + 3)) $((BASE_PORT + 13)) \
       "access_log: { target: off }" ;;
+    errgate_b)
+      [ -x "${ERRGATE_B:-}" ] || die "target errgate_b needs ERRGATE_B=/path/to/errgate"
+      start_errgate errgate_b $((BASE_PORT + 4)) $((BASE_PORT + 14)) "" "$ERRGATE_B" ;;
     *) die "unknown target $t" ;;
   esac
 done
@@ -110,12 +118,12 @@ for spec in "${PATHS[@]}"; do
 done
 
 echo
-printf '| %-14s | %-13s | %10s | %-34s | %-34s |\n' path target "CPU us/r" "/ floor: median, geomean [range]" "/ errgate_nolog: median, geomean [range]"
+printf '| %-14s | %-13s | %10s | %-34s | %-34s |\n' path target "CPU us/r" "/ $BASE1: median, geomean [range]" "/ $BASE2: median, geomean [range]"
 echo "|----------------|---------------|------------|------------------------------------|------------------------------------|"
 for spec in "${PATHS[@]}"; do
   IFS='|' read -r name _ _ _ <<<"$spec"
   for t in "${FWD[@]}"; do
-    awk -F'\t' -v p="$name" -v t="$t" '
+    awk -F'\t' -v p="$name" -v t="$t" -v b1="$BASE1" -v b2="$BASE2" '
       function sort(a, n,   i, j, x) { for (i = 2; i <= n; i++) { x = a[i]; for (j = i - 1; j >= 1 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x } }
       function med(a, n) { return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
       function ratios(base,   n, r, g, a) {
@@ -128,7 +136,7 @@ for spec in "${PATHS[@]}"; do
       $1 == p { v[$3, $2] = $4; if ($3 == t) { own[$2] = $4; c[++m] = $4 } }
       END {
         sort(c, m)
-        printf "| %-14s | %-13s | %10.1f | %-34s | %-34s |\n", p, t, med(c, m), ratios("floor"), ratios("errgate_nolog")
+        printf "| %-14s | %-13s | %10.1f | %-34s | %-34s |\n", p, t, med(c, m), ratios(b1), ratios(b2)
       }' "$RES"
   done
 done
