@@ -107,18 +107,18 @@ pub fn run(args: Args) -> ExitCode {
     let conf_threads = conf.threads;
     conf.grace_period_seconds = Some(config.grace_period_seconds);
     conf.graceful_shutdown_timeout_seconds = Some(config.grace_period_seconds);
-    conf.upgrade_sock = args.upgrade_sock;
-    conf.pid_file = args.pid_file;
-    let mut server = Server::new_with_opt_and_conf(opt, conf);
-    server.bootstrap();
     // Pingora's I/O timeouts (vendor body reads, client writes, the upstream pool's idle
     // timeout) on tokio's timer instead of Pingora's "fast" timer wheel: errgate's timeouts are
     // seconds long and almost always cancelled, which Pingora's docs say tokio's timer (with
     // cancellation clean-up) suits better, while the fast timer keeps each entry until its
-    // deadline; measured in benches/load/README.md.
-    pingora::prelude::fast_timeout::set_fast_timeout_to_tokio_threshold(Some(
-        std::time::Duration::ZERO,
-    ));
+    // deadline and reads the clock for every timed read or write, waiting or not; measured in
+    // benches/load/README.md. Set in the server's configuration: `run_forever` applies this
+    // setting at start, over any earlier call of `set_fast_timeout_to_tokio_threshold`.
+    conf.fast_timeout_to_tokio_threshold_seconds = Some(0);
+    conf.upgrade_sock = args.upgrade_sock;
+    conf.pid_file = args.pid_file;
+    let mut server = Server::new_with_opt_and_conf(opt, conf);
+    server.bootstrap();
 
     let access_log = match AccessLog::start(&config.access_log, metrics.access_log_dropped.clone())
     {
