@@ -306,8 +306,12 @@ impl Exchange<'_> {
             // is after its last chunk).
             ended = ended || up.response_done();
             if tasks.is_empty() && !ended {
+                let mut bytes = 0;
                 match up.read_response_body().await {
-                    Ok(Some(chunk)) => tasks.push(HttpTask::Body(Some(chunk), false)),
+                    Ok(Some(chunk)) => {
+                        bytes = chunk.len();
+                        tasks.push(HttpTask::Body(Some(chunk), false));
+                    }
                     Ok(None) => ended = true,
                     Err(e) => {
                         // The header is already sent: the only honest signal left is to cut the
@@ -319,10 +323,6 @@ impl Exchange<'_> {
                 // Chunks that are already readable go out in one write, as Pingora's own proxy
                 // loop batches them: one syscall instead of one per 64 KiB, up to
                 // STREAM_BATCH_BYTES (see benches/load/README.md).
-                let mut bytes = match tasks.first() {
-                    Some(HttpTask::Body(Some(b), _)) => b.len(),
-                    _ => 0,
-                };
                 loop {
                     ended = ended || up.response_done();
                     if ended || tasks.len() >= STREAM_BATCH || bytes >= STREAM_BATCH_BYTES {

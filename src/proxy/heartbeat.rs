@@ -18,7 +18,7 @@ use std::cell::Cell;
 use std::time::Duration;
 
 /// The longest the time driver sleeps.
-pub(super) const PERIOD: Duration = Duration::from_secs(1);
+const PERIOD: Duration = Duration::from_secs(1);
 
 thread_local! {
     static STARTED: Cell<bool> = const { Cell::new(false) };
