@@ -6,9 +6,10 @@
 //! time formatted once a second) and appends the line to a shared batch under a mutex held for
 //! one copy. When `buffer_lines` lines are waiting the line is dropped and
 //! `errgate_access_log_dropped_total` counts it: the request path never blocks on logging. The
-//! writer thread is woken only by the first line of a batch, lets the batch gather for a few
-//! milliseconds, and writes it with one call: per request the log costs a format and a copy,
-//! not a channel message, a thread wake-up and a `write` (measured in benches/load/README.md).
+//! writer thread is woken only by the first line after a quiet spell; while lines keep coming
+//! it writes the gathered batch every few milliseconds with one call, on its own timer: per
+//! request the log costs a format and a copy, not a channel message, a thread wake-up and a
+//! `write` (measured in benches/load/README.md).
 //! SIGHUP reopens a file target, for `logrotate`.
 //!
 //! The query string is left out by default (vendor APIs carry keys and personal data in it);
@@ -19,6 +20,7 @@ use pingora_prometheus::prometheus::IntCounter;
 use std::cell::RefCell;
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -227,6 +229,8 @@ struct Queue {
     wake: Condvar,
     max_lines: usize,
     dropped: IntCounter,
+    /// How many times a worker woke the idle writer.
+    wakeups: AtomicU64,
 }
 
 impl Queue {
@@ -248,6 +252,7 @@ impl Queue {
         let wake = std::mem::take(&mut p.idle);
         drop(p);
         if wake {
+            self.wakeups.fetch_add(1, Ordering::Relaxed);
             self.wake.notify_one();
         }
     }
@@ -336,6 +341,7 @@ impl AccessLog {
             wake: Condvar::new(),
             max_lines: settings.buffer.max(1),
             dropped,
+            wakeups: AtomicU64::new(0),
         });
         let q = queue.clone();
         std::thread::Builder::new()
@@ -346,6 +352,13 @@ impl AccessLog {
             format: settings.format,
             include_query: settings.include_query,
         })
+    }
+
+    /// How many times a line had to wake the idle writer thread (0 when off).
+    pub fn writer_wakeups(&self) -> u64 {
+        self.queue
+            .as_ref()
+            .map_or(0, |h| h.0.wakeups.load(Ordering::Relaxed))
     }
 
     /// Whether lines are written at all.
@@ -386,25 +399,34 @@ impl AccessLog {
     }
 }
 
-/// The writer thread. It sleeps until a line arrives, lets a batch gather for [`LINGER`], takes
-/// the whole batch in one swap and writes it with one call: a busy gateway pays one wake-up and
-/// one `write` per batch, not per line, and a quiet one shows a line within a few milliseconds.
+/// The writer thread. Idle, it sleeps until a line arrives (only the first line of a batch wakes
+/// it); then it writes a batch every [`LINGER`]: it sleeps, takes the whole batch in one swap and
+/// writes it with one call, and goes back to waiting only after a sleep that gathered nothing.
+/// A busy gateway thus pays one timer wake-up and one `write` per [`LINGER`], not a wake-up per
+/// batch from the workers nor a `write` per line, and a quiet one shows a line within a few
+/// milliseconds.
 fn write_loop(q: &Queue, mut out: Output) {
     let mut batch: Vec<u8> = Vec::with_capacity(WRITE_BUFFER_BYTES);
     let mut failing = false;
+    let mut busy = false;
     loop {
+        let linger = {
+            let mut p = q.lock();
+            if !busy {
+                while p.lines == 0 && !p.closed && !p.reopen {
+                    p.idle = true;
+                    p = q.wake.wait(p).unwrap_or_else(PoisonError::into_inner);
+                }
+                p.idle = false;
+            }
+            // Closing writes what is left at once.
+            !p.closed && (busy || p.lines > 0)
+        };
+        if linger {
+            std::thread::sleep(LINGER);
+        }
         let (lines, closed, reopen) = {
             let mut p = q.lock();
-            while p.lines == 0 && !p.closed && !p.reopen {
-                p.idle = true;
-                p = q.wake.wait(p).unwrap_or_else(PoisonError::into_inner);
-            }
-            p.idle = false;
-            if p.lines > 0 && !p.closed {
-                drop(p);
-                std::thread::sleep(LINGER);
-                p = q.lock();
-            }
             std::mem::swap(&mut p.bytes, &mut batch);
             (
                 std::mem::take(&mut p.lines),
@@ -412,6 +434,7 @@ fn write_loop(q: &Queue, mut out: Output) {
                 std::mem::take(&mut p.reopen),
             )
         };
+        busy = lines > 0;
         if reopen {
             out.reopen();
         }

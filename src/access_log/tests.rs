@@ -291,6 +291,36 @@ fn a_quiet_log_writes_each_line_soon_and_a_burst_in_few_writes() {
 }
 
 #[test]
+fn a_steady_stream_wakes_the_writer_once() {
+    let b = Batches::default();
+    let log = AccessLog::to_writer(
+        &AccessLogSettings::default(),
+        Box::new(b.clone()),
+        counter(),
+    )
+    .expect("starts");
+    // A line every millisecond for 300 ms: the writer, once woken, keeps writing a batch per
+    // LINGER and goes back to waiting only after a pause longer than that (a worker stalled by
+    // a busy machine). Woken per batch it would be about 50 times.
+    for i in 0..300 {
+        log.log(&Record {
+            request_id: &format!("steady-{i}"),
+            ..sample()
+        });
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    wait_for("all lines", || {
+        let all: Vec<u8> = b.0.lock().expect("lock").concat();
+        all.iter().filter(|&&c| c == b'\n').count() == 300
+    });
+    let wakeups = log.writer_wakeups();
+    assert!(
+        (1..=12).contains(&wakeups),
+        "{wakeups} wake-ups for 300 lines"
+    );
+}
+
+#[test]
 fn reopen_follows_a_rotated_file() {
     let dir = tempfile::tempdir().expect("tmp");
     let p = dir.path().join("access.log");
