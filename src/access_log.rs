@@ -31,7 +31,8 @@ pub const DEFAULT_ACCESS_LOG_BUFFER: usize = 8192;
 const WRITE_BUFFER_BYTES: usize = 64 * 1024;
 /// A batch buffer grown past this by a burst is shrunk back after it is written.
 const MAX_IDLE_BUFFER_BYTES: usize = 1024 * 1024;
-/// How long the writer lets lines gather after the first line of a batch wakes it.
+/// How long lines gather before the writer writes them: after the first line wakes it, and
+/// between the writes of a busy log.
 const LINGER: Duration = Duration::from_millis(5);
 /// Typical line length, the initial capacity of a line buffer.
 const LINE_CAPACITY: usize = 448;
