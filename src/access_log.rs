@@ -356,7 +356,8 @@ impl AccessLog {
     }
 
     /// How many times a line had to wake the idle writer thread (0 when off).
-    pub fn writer_wakeups(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn writer_wakeups(&self) -> u64 {
         self.queue
             .as_ref()
             .map_or(0, |h| h.0.wakeups.load(Ordering::Relaxed))

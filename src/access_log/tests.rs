@@ -240,6 +240,18 @@ impl Write for Batches {
     }
 }
 
+/// A log with the default settings writing to a [`Batches`].
+fn batched_log() -> (AccessLog, Batches) {
+    let b = Batches::default();
+    let log = AccessLog::to_writer(
+        &AccessLogSettings::default(),
+        Box::new(b.clone()),
+        counter(),
+    )
+    .expect("starts");
+    (log, b)
+}
+
 fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
     let t0 = std::time::Instant::now();
     while !f() {
@@ -250,13 +262,7 @@ fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
 
 #[test]
 fn a_quiet_log_writes_each_line_soon_and_a_burst_in_few_writes() {
-    let b = Batches::default();
-    let log = AccessLog::to_writer(
-        &AccessLogSettings::default(),
-        Box::new(b.clone()),
-        counter(),
-    )
-    .expect("starts");
+    let (log, b) = batched_log();
     // A line alone (the writer asleep) is written without waiting for more.
     log.log(&sample());
     wait_for("first line", || b.0.lock().expect("lock").len() == 1);
@@ -292,13 +298,7 @@ fn a_quiet_log_writes_each_line_soon_and_a_burst_in_few_writes() {
 
 #[test]
 fn a_steady_stream_wakes_the_writer_once() {
-    let b = Batches::default();
-    let log = AccessLog::to_writer(
-        &AccessLogSettings::default(),
-        Box::new(b.clone()),
-        counter(),
-    )
-    .expect("starts");
+    let (log, b) = batched_log();
     // A line every millisecond for 300 ms: the writer, once woken, keeps writing a batch per
     // LINGER and goes back to waiting only after a pause longer than that (a worker stalled by
     // a busy machine). Woken per batch (the loop before) it was 59 times.
