@@ -24,7 +24,7 @@ use crate::access_log::AccessLog;
 use crate::metrics::Metrics;
 use crate::state::Shared;
 use async_trait::async_trait;
-use pingora::connectors::http::Connector;
+use pingora::connectors::http::v1::Connector;
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorType, Result};
@@ -45,6 +45,7 @@ pub struct Gateway {
     pub metrics: Arc<Metrics>,
     /// The access log (off unless [`Gateway::with_access_log`] set one).
     pub access_log: AccessLog,
+    /// HTTP/1.1 only: errgate's peers never offer h2 in ALPN.
     connector: Connector,
     resolver: Resolver,
     routes: route_state::RouteStates,

@@ -105,6 +105,37 @@ fn oi_gate(upstream: &str) -> Gate {
         .start()
 }
 
+// ---------------------------------------------------------------- upstream connection pool
+
+#[test]
+fn sequential_requests_reuse_one_vendor_connection() {
+    // A held and released success, a held error answered as a problem and a plain success,
+    // one after another: each response is read to its end, so its connection goes back to the
+    // pool and the next request takes it instead of opening another.
+    let m = Mock::start(|_, n| {
+        let body = match n % 3 {
+            0 => r#"{"errCode":0,"errMsg":"","data":{"ok":true}}"#,
+            1 => r#"{"errCode":1501,"errMsg":"token expired","errDlt":""}"#,
+            _ => r#"{"plain":true}"#,
+        };
+        vec![Act::Send(json(200, body))]
+    });
+    let g = oi_gate(&m.url());
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(g.get("/openim/user/get_users").status);
+        // The connection is back in the pool shortly after the response is written.
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(statuses, [200, 401, 200, 200, 401, 200]);
+    assert_eq!(m.hits(), 6, "every request reached the vendor once");
+    assert_eq!(
+        m.connections(),
+        1,
+        "six sequential requests opened more than one vendor connection"
+    );
+}
+
 // ---------------------------------------------------------------- big bodies
 
 #[test]

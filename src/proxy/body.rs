@@ -6,7 +6,6 @@
 
 use super::exchange::{
     exchange_problem, Attempt, Delivery, Exchange, Failure, HeldResponse, VendorFailure,
-    POOL_IDLE_TIMEOUT,
 };
 use super::headers::{client_header, vendor_end_to_end};
 use super::upstream::Answered;
@@ -174,10 +173,7 @@ impl Exchange<'_> {
                     }))
                 } else {
                     if held.ended {
-                        self.gw
-                            .connector
-                            .release_http_session(*up, &*peer, Some(POOL_IDLE_TIMEOUT))
-                            .await;
+                        self.release_upstream(up, &peer).await;
                     } else {
                         up.shutdown().await;
                     }
@@ -358,10 +354,7 @@ impl Exchange<'_> {
             let batch = std::mem::replace(&mut tasks, Vec::with_capacity(STREAM_BATCH));
             s.write_response_tasks(batch).await?;
         }
-        self.gw
-            .connector
-            .release_http_session(*up, peer, Some(POOL_IDLE_TIMEOUT))
-            .await;
+        self.release_upstream(up, peer).await;
         Ok(())
     }
 }

@@ -61,10 +61,14 @@ impl Exchange<'_> {
             }
             peer
         });
-        let (mut session, reused) =
-            self.gw
-                .connector
-                .get_http_session(&*peer)
+        let connector = &self.gw.connector;
+        // A pooled connection (every request but a connection's first) is taken with a small
+        // future. Opening one (TCP connect, TLS handshake) is a future of about 9 KB: boxed, so
+        // it is allocated only when a connection is opened rather than carried in every
+        // request's future (which the request's hook boxes and writes per request).
+        let (h1, reused) = match connector.reused_http_session(&*peer).await {
+            Some(h1) => (h1, true),
+            None => Box::pin(connector.get_http_session(&*peer))
                 .await
                 .map_err(|e| {
                     Failure::own(
@@ -72,7 +76,9 @@ impl Exchange<'_> {
                         Delivery::NotSent,
                         false,
                     )
-                })?;
+                })?,
+        };
+        let mut session = HttpSession::H1(h1);
         // The connector does not copy the peer's read/write timeouts onto the session (Pingora's
         // own proxy sets them per request too). The read timeout is set once the response
         // header is in: `head` bounds the header's wait with a tokio timer.
@@ -80,6 +86,18 @@ impl Exchange<'_> {
         session.set_write_timeout(Some(t.read));
         // Boxed: the session (472 bytes) moves through several futures and results.
         Ok((Box::new(session), peer, reused))
+    }
+
+    /// Returns a session whose response was read to its end to the pool (or closes it when it
+    /// cannot be reused).
+    pub(super) async fn release_upstream(&self, up: Box<HttpSession>, peer: &HttpPeer) {
+        // Only HTTP/1.1 sessions are ever opened (`connect`).
+        if let HttpSession::H1(h1) = *up {
+            self.gw
+                .connector
+                .release_http_session(h1, peer, Some(POOL_IDLE_TIMEOUT))
+                .await;
+        }
     }
 
     /// Sends the request (header + body) on an open session. `sent` is set before the first

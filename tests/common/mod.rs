@@ -86,11 +86,13 @@ pub enum Act {
 
 type Handler = dyn Fn(&Req, usize) -> Vec<Act> + Send + Sync;
 
-/// A mock vendor on 127.0.0.1:0. `hits` counts requests received.
+/// A mock vendor on 127.0.0.1:0. `hits` counts requests received, `connections` the
+/// connections accepted.
 pub struct Mock {
     pub addr: SocketAddr,
     pub hits: Arc<AtomicUsize>,
     pub requests: Arc<Mutex<Vec<Req>>>,
+    pub connections: Arc<AtomicUsize>,
 }
 
 impl Mock {
@@ -101,10 +103,12 @@ impl Mock {
         let hits = Arc::new(AtomicUsize::new(0));
         let requests = Arc::new(Mutex::new(Vec::new()));
         let handler: Arc<Handler> = Arc::new(handler);
-        let (h2, r2) = (hits.clone(), requests.clone());
+        let connections = Arc::new(AtomicUsize::new(0));
+        let (h2, r2, c2) = (hits.clone(), requests.clone(), connections.clone());
         std::thread::spawn(move || {
             for conn in l.incoming() {
                 let Ok(conn) = conn else { continue };
+                c2.fetch_add(1, Ordering::SeqCst);
                 let (handler, hits, reqs) = (handler.clone(), h2.clone(), r2.clone());
                 std::thread::spawn(move || serve_conn(conn, &*handler, &hits, &reqs));
             }
@@ -113,6 +117,7 @@ impl Mock {
             addr,
             hits,
             requests,
+            connections,
         }
     }
 
@@ -127,6 +132,10 @@ impl Mock {
 
     pub fn hits(&self) -> usize {
         self.hits.load(Ordering::SeqCst)
+    }
+
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
     }
 }
 
