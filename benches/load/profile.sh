@@ -9,7 +9,9 @@
 #        1% between runs with how many requests each wake-up serves),
 #        ONLY="small inband_ok", NO_BUILD=1, BASE_PORT=18180, ERRGATE_ARGS (extra config YAML
 #        lines for errgate, e.g. $'access_log:\n  target: off'), KEEP=DIR (keep the callgrind
-#        dumps there, for callgrind_annotate)
+#        dumps there, for callgrind_annotate), VALGRIND_ARGS (extra callgrind options, e.g.
+#        --cache-sim=yes: the kept dumps then also count simulated first-level cache misses,
+#        `callgrind_annotate DIR/errgate-small-cg.out.1 | grep TOTALS`)
 #
 # Method: the proxy runs under `valgrind --tool=callgrind`; after a 2 s warm-up (pools filled)
 # its counters are zeroed (`callgrind_control -z`), wrk runs for DURATION, the counters are
@@ -64,9 +66,9 @@ measure() { # measure TARGET PATH -> prints "Ir requests"
   local target=$1 path=$2 out="$WORK/cg.out" pid
   rm -f "$out"*
   case $target in
-    floor) valgrind --tool=callgrind --callgrind-out-file="$out" \
+    floor) valgrind --tool=callgrind ${VALGRIND_ARGS:-} --callgrind-out-file="$out" \
              "$BIN/examples/floor" "127.0.0.1:$P_PROXY" "127.0.0.1:$P_UP" "$THREADS" >"$WORK/$target.log" 2>&1 & ;;
-    errgate) RUST_LOG=warn valgrind --tool=callgrind --callgrind-out-file="$out" \
+    errgate) RUST_LOG=warn valgrind --tool=callgrind ${VALGRIND_ARGS:-} --callgrind-out-file="$out" \
              "$BIN/errgate" run --config "$WORK/errgate/errgate.yaml" >"$WORK/$target.log" 2>&1 & ;;
   esac
   pid=$!; PIDS+=($pid)
