@@ -10,6 +10,8 @@
 # slice; requests from wrk over the same slice (wrk runs a little longer than the slice, which
 # starts once wrk is saturating). run.sh reads clock ticks over 10 s runs, one target at a time,
 # and its ratios moved by more than 10% with the target order; this script is for the ratios.
+# After the table: each geometric mean's 95% confidence interval, from the spread of the
+# per-round ratios.
 #
 # Usage: benches/load/paired.sh          (NO_BUILD=1 to use existing release binaries)
 # Knobs: ROUNDS=10  SLICE=2 (seconds measured per target and round)  CONNS=32
@@ -138,6 +140,27 @@ for spec in "${PATHS[@]}"; do
         sort(c, m)
         printf "| %-14s | %-13s | %10.1f | %-34s | %-34s |\n", p, t, med(c, m), ratios(b1), ratios(b2)
       }' "$RES"
+  done
+done
+echo
+# Whether a ratio is under a target is a question about its geometric mean, not one round:
+# exp(mean ± 1.96 sd/√n) of the per-round log ratios.
+echo "95% confidence intervals of the geometric means (per-round ratios to $BASE1 and $BASE2):"
+for spec in "${PATHS[@]}"; do
+  IFS='|' read -r name _ _ _ <<<"$spec"
+  for t in "${FWD[@]}"; do
+    awk -F'\t' -v p="$name" -v t="$t" -v b1="$BASE1" -v b2="$BASE2" '
+      function ci(base,   r, n, s, ss, x, m, se) {
+        if (base == t) return "-"
+        n = 0; s = 0; ss = 0
+        for (r in own) if (v[base, r] > 0) { x = log(own[r] / v[base, r]); n++; s += x; ss += x * x }
+        if (n < 2) return "-"
+        m = s / n; x = ss - n * m * m
+        se = sqrt((x > 0 ? x : 0) / (n - 1) / n)
+        return sprintf("%.3fx [%.3f, %.3f]", exp(m), exp(m - 1.96 * se), exp(m + 1.96 * se))
+      }
+      $1 == p { v[$3, $2] = $4; if ($3 == t) own[$2] = $4 }
+      END { printf "  %-14s %-13s / %s: %-28s / %s: %s\n", p, t, b1, ci(b1), b2, ci(b2) }' "$RES"
   done
 done
 echo
