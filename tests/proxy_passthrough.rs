@@ -109,16 +109,19 @@ fn oi_gate(upstream: &str) -> Gate {
 
 #[test]
 fn sequential_requests_reuse_one_vendor_connection() {
-    // A held and released success, a held error answered as a problem and a plain success,
-    // one after another: each response is read to its end, so its connection goes back to the
-    // pool and the next request takes it instead of opening another.
+    // A held and released success, a held error answered as a problem and a streamed success
+    // (not JSON, so not held), one after another: each response is read to its end, so its
+    // connection goes back to the pool and the next request takes it instead of opening another.
     let m = Mock::start(|_, n| {
-        let body = match n % 3 {
-            0 => r#"{"errCode":0,"errMsg":"","data":{"ok":true}}"#,
-            1 => r#"{"errCode":1501,"errMsg":"token expired","errDlt":""}"#,
-            _ => r#"{"plain":true}"#,
+        let resp = match n % 3 {
+            0 => json(200, r#"{"errCode":0,"errMsg":"","data":{"ok":true}}"#),
+            1 => json(
+                200,
+                r#"{"errCode":1501,"errMsg":"token expired","errDlt":""}"#,
+            ),
+            _ => response(200, &[("Content-Type", "text/plain")], b"plain"),
         };
-        vec![Act::Send(json(200, body))]
+        vec![Act::Send(resp)]
     });
     let g = oi_gate(&m.url());
     let mut statuses = Vec::new();
