@@ -228,6 +228,84 @@ pub struct InBand {
     pub path: String,
     /// Values meaning success.
     pub success: Vec<String>,
+    /// The exact first bytes of a body whose first key is the field with a success value in
+    /// its plainest JSON form (`{"errCode":0`, `{"ActionStatus":"OK"`): a held body that starts
+    /// with one of them, then a delimiter, is a success without running the scanner
+    /// ([`InBand::success_prefix`]). Empty when the field is nested, captured raw or needs
+    /// escaping.
+    pub success_prefixes: Vec<Box<[u8]>>,
+}
+
+// === impl InBand ===
+
+impl InBand {
+    /// Compiles the in-band rule of a field at `path` captured as `kind`.
+    pub(crate) fn new(field: usize, path: String, kind: CaptureKind, success: Vec<String>) -> Self {
+        let success_prefixes = if kind == CaptureKind::Scalar && plain_top_level_key(&path) {
+            success
+                .iter()
+                .flat_map(|v| success_literals(v))
+                .map(|lit| {
+                    format!("{{\"{path}\":{lit}")
+                        .into_bytes()
+                        .into_boxed_slice()
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        InBand {
+            field,
+            path,
+            success,
+            success_prefixes,
+        }
+    }
+
+    /// The length of the success prefix `body` starts with, when the byte after it ends the
+    /// value (`,`, `}` or JSON whitespace).
+    ///
+    /// Why this is exactly the scanner's decision: such a body is an object whose first key is
+    /// the field (its only encoding without escapes) with a complete scalar value whose text is
+    /// a success value, so the scanner, stopping at the in-band field, captures that value and
+    /// [`crate::normalize::in_band_decision`] says success before reading further; `normalize`'s
+    /// tests compare the two on every body and split.
+    pub fn success_prefix(&self, body: &[u8]) -> Option<usize> {
+        self.success_prefixes.iter().find_map(|p| {
+            let after = body.get(p.len())?;
+            (body.starts_with(p) && matches!(after, b',' | b'}' | b' ' | b'\t' | b'\n' | b'\r'))
+                .then_some(p.len())
+        })
+    }
+}
+
+/// A top-level key (no `.`) that JSON writes as itself between quotes, so a body's key equal
+/// to it has exactly one escape-free encoding.
+fn plain_top_level_key(path: &str) -> bool {
+    !path.is_empty() && !path.contains('.') && plain_string(path)
+}
+
+/// The JSON literals whose captured text is `v` (see `normalize::captured_str`): a plain string,
+/// the number as written when `v` is a JSON number, `true`, `false` or `null`.
+fn success_literals(v: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if plain_string(v) {
+        out.push(format!("\"{v}\""));
+    }
+    let number = !v.is_empty()
+        && v.bytes()
+            .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b))
+        && serde_json::from_str::<serde_json::Number>(v).is_ok();
+    if number || matches!(v, "true" | "false" | "null") {
+        out.push(v.to_string());
+    }
+    out
+}
+
+/// Printable ASCII without `"` or `\`.
+fn plain_string(s: &str) -> bool {
+    s.bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
 }
 
 /// Scan field indices of the envelope parts.
@@ -405,11 +483,8 @@ pub(crate) fn build_vendor(
                 paths.len() - 1
             }
         };
-        InBand {
-            field,
-            path,
-            success,
-        }
+        let kind = paths.get(field).map_or(CaptureKind::Raw, |(_, k)| *k);
+        InBand::new(field, path, kind, success)
     });
     let split: Vec<(Vec<&str>, CaptureKind)> = paths
         .iter()

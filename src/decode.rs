@@ -92,8 +92,7 @@ impl Sink<'_> {
         buf: &[u8],
         stop: u16,
     ) -> (usize, Option<std::ops::Range<usize>>) {
-        let room = self.max_decoded.saturating_sub(self.decoded);
-        let take = (buf.len() as u64).min(room) as usize;
+        let take = self.room(buf.len());
         let mut scanned = take;
         if take > 0 && !self.scanner.is_done() {
             scanned = self
@@ -101,11 +100,21 @@ impl Sink<'_> {
                 .feed_until(buf.get(..take).unwrap_or_default(), stop)
                 .1;
         }
+        self.count(take, buf.len());
+        (take, (scanned < take).then_some(scanned..take))
+    }
+
+    /// How much of `len` bytes fits the budget.
+    fn room(&self, len: usize) -> usize {
+        (len as u64).min(self.max_decoded.saturating_sub(self.decoded)) as usize
+    }
+
+    /// Counts `take` of `len` bytes, setting `over_limit` when not all of them fit.
+    fn count(&mut self, take: usize, len: usize) {
         self.decoded += take as u64;
-        if take < buf.len() {
+        if take < len {
             self.over_limit = true;
         }
-        (take, (scanned < take).then_some(scanned..take))
     }
 }
 
@@ -170,6 +179,32 @@ impl<'s> BodyScan<'s> {
             corrupt: false,
             brotli_window,
         })
+    }
+
+    /// For a plain body's first chunk: when `decide` finds the answer in the chunk's first bytes
+    /// (returning how many it read, all within the decoded-byte budget), counts the chunk as
+    /// [`BodyScan::feed_until`] would and returns true without scanning it; the caller then
+    /// feeds nothing more. Otherwise (an encoded body, a later chunk, no answer) nothing happens.
+    pub fn decide_by_prefix(
+        &mut self,
+        chunk: &[u8],
+        decide: impl FnOnce(&[u8]) -> Option<usize>,
+    ) -> bool {
+        let Inner::Identity(s) = &mut self.inner else {
+            return false;
+        };
+        if s.decoded != 0 || self.corrupt {
+            return false;
+        }
+        match decide(chunk) {
+            // The answer's bytes and the delimiter after them were within the budget.
+            Some(n) if (n as u64) < s.max_decoded => {
+                let take = s.room(chunk.len());
+                s.count(take, chunk.len());
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Feeds one encoded chunk. Once the decoded-byte budget is spent this returns at once

@@ -312,6 +312,9 @@ pub struct Hold<'v> {
     fallback: Option<&'static str>,
     /// Stop scanning at the in-band field (always on; the tests turn it off for a reference).
     early_stop: bool,
+    /// The limits capture every success value whole, so a success prefix decides as the scan
+    /// would (always, with [`ScanLimits::DEFAULT`]).
+    prefix_ok: bool,
 }
 
 /// Decoded bytes scanned per compressed body, as a multiple of the hold limit.
@@ -353,6 +356,12 @@ impl<'v> Hold<'v> {
             known_error,
             fallback,
             early_stop: true,
+            prefix_ok: limits.max_depth >= 1
+                && vendor.in_band.as_ref().is_some_and(|ib| {
+                    ib.success
+                        .iter()
+                        .all(|v| v.len() <= limits.max_capture_bytes)
+                }),
         }
     }
 
@@ -376,6 +385,17 @@ impl<'v> Hold<'v> {
             (Some(ib), false) if self.early_stop => Some(ib.field),
             _ => None,
         };
+        if let (Some(ib), Some(sc), true) = (
+            &self.vendor.in_band,
+            self.scan.as_mut(),
+            stop.is_some() && self.prefix_ok,
+        ) {
+            // The common in-band success (`{"errCode":0,...`) decided from its first bytes,
+            // exactly as the scan below would decide it (`InBand::success_prefix`).
+            if sc.decide_by_prefix(chunk, |c| ib.success_prefix(c)) {
+                return HoldStep::Release;
+            }
+        }
         let mut unscanned = None;
         if let Some(sc) = self.scan.as_mut() {
             match sc.feed_until(chunk, stop) {

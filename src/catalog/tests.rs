@@ -218,3 +218,83 @@ fn bad_hint_headers_are_reported_with_their_place() {
         );
     }
 }
+
+/// The success prefixes of an in-band field, as text.
+fn prefixes(path: &str, kind: CaptureKind, success: &[&str]) -> Vec<String> {
+    let success = success.iter().map(|s| s.to_string()).collect();
+    InBand::new(0, path.to_string(), kind, success)
+        .success_prefixes
+        .iter()
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .collect()
+}
+
+#[test]
+fn in_band_success_prefixes_are_the_plain_json_forms_of_a_top_level_field() {
+    use CaptureKind::{Raw, Scalar};
+    assert_eq!(
+        prefixes("errCode", Scalar, &["0"]),
+        [r#"{"errCode":"0""#, r#"{"errCode":0"#]
+    );
+    assert_eq!(
+        prefixes("ActionStatus", Scalar, &["OK"]),
+        [r#"{"ActionStatus":"OK""#]
+    );
+    assert_eq!(
+        prefixes("success", Scalar, &["true", "null"]),
+        [
+            r#"{"success":"true""#,
+            r#"{"success":true"#,
+            r#"{"success":"null""#,
+            r#"{"success":null"#
+        ]
+    );
+    // Not JSON numbers ("01", " 0") only as strings; values with escapes or non-ASCII not at all.
+    assert_eq!(
+        prefixes("code", Scalar, &["01", " 0", "a\"b", "a\\b", "é", "-0.5e3"]),
+        [
+            r#"{"code":"01""#,
+            r#"{"code":" 0""#,
+            r#"{"code":"-0.5e3""#,
+            r#"{"code":-0.5e3"#
+        ]
+    );
+    // A nested field, a raw capture or a key that needs escaping: no prefix, always scanned.
+    assert!(prefixes("data.code", Scalar, &["0"]).is_empty());
+    assert!(prefixes("errCode", Raw, &["0"]).is_empty());
+    assert!(prefixes("err\"Code", Scalar, &["0"]).is_empty());
+    assert!(prefixes("", Scalar, &["0"]).is_empty());
+}
+
+#[test]
+fn a_success_prefix_counts_only_when_the_value_has_ended() {
+    let ib = InBand::new(0, "errCode".into(), CaptureKind::Scalar, vec!["0".into()]);
+    for end in [",", "}", " ", "\t", "\n", "\r"] {
+        let body = format!(r#"{{"errCode":0{end}"errMsg":""}}"#);
+        assert_eq!(ib.success_prefix(body.as_bytes()), Some(12), "{body}");
+    }
+    assert_eq!(
+        ib.success_prefix(br#"{"errCode":"0","errMsg":""}"#),
+        Some(14)
+    );
+    for body in [
+        &br#"{"errCode":0"#[..],
+        br#"{"errCode":01}"#,
+        br#"{"errCode":0.5,"#,
+        br#"{"errCode":0x"#,
+        br#"{"errCode":1,"#,
+        br#" {"errCode":0,"#,
+        br#"{ "errCode":0,"#,
+        br#"{"errCode" :0,"#,
+        br#"{"err\u0043ode":0,"#,
+        br#"{"errCode":"0\u0000","#,
+        b"",
+    ] {
+        assert_eq!(
+            ib.success_prefix(body),
+            None,
+            "{}",
+            String::from_utf8_lossy(body)
+        );
+    }
+}

@@ -347,12 +347,36 @@ const IN_BAND_BODIES: &[&str] = &[
     r#"[{"errCode":1501}]"#,
     "",
     "not json",
+    // Around the success prefix (`InBand::success_prefix`): what it decides alone, and the near
+    // misses it leaves to the scanner.
+    r#"{"errCode":0}"#,
+    "{\"errCode\":0 ,\"errMsg\":\"\"}",
+    "{\"errCode\":0\n}",
+    r#"{"errCode":0,]"#,
+    r#"{"errCode":0,"errCode":1501,"errMsg":"dup"}"#,
+    r#"{"errCode":01,"errMsg":"leading zero"}"#,
+    r#"{"errCode":0x}"#,
+    r#"{"errCode":0.0,"errMsg":""}"#,
+    r#"{"errCode":-0,"errMsg":""}"#,
+    r#"{"errCode":"0"}"#,
+    r#"{"errCode":"0\u0000","errMsg":""}"#,
+    r#"{"err\u0043ode":0,"errMsg":"escaped key"}"#,
+    r#"{"err\u0043ode":1501,"errMsg":"escaped key"}"#,
+    r#" {"errCode":0,"errMsg":"leading space"}"#,
+    r#"{"ActionStatus":"OK","ErrorInfo":"","ErrorCode":0}"#,
+    r#"{"ActionStatus":"OK"}"#,
+    r#"{"ActionStatus":"OKAY","ErrorCode":0}"#,
+    r#"{"ActionStatus":"FAIL","ErrorInfo":"bad","ErrorCode":70001}"#,
+    r#"{"success":true,"data":{}}"#,
+    r#"{"success":"true"}"#,
+    r#"{"success":truex}"#,
+    r#"{"success":false,"code":"E1","message":"m"}"#,
     r#"{"errCode":1501,"errMsg":"big","data":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}"#,
 ];
 
 #[test]
 fn early_stop_at_the_in_band_field_changes_nothing_but_the_work() {
-    for id in ["openim", "tencent-im", "pluralkit"] {
+    for id in ["openim", "tencent-im", "mantago", "pluralkit"] {
         let v = vendor(id);
         for body in IN_BAND_BODIES {
             let body = body.as_bytes();
@@ -392,5 +416,34 @@ proptest::proptest! {
             hold_outcome(&v, status, None, &chunks, true),
             hold_outcome(&v, status, None, &chunks, false)
         );
+    }
+}
+
+#[test]
+fn a_plain_in_band_success_is_released_from_its_first_bytes_without_a_scan() {
+    for (id, body) in [
+        (
+            "openim",
+            r#"{"errCode":0,"errMsg":"","data":{"userID":"u1"}}"#,
+        ),
+        (
+            "tencent-im",
+            r#"{"ActionStatus":"OK","ErrorInfo":"","ErrorCode":0}"#,
+        ),
+        ("mantago", r#"{"success":true,"data":{}}"#),
+    ] {
+        let v = vendor(id);
+        let mut hold = Hold::new(&v, 200, None, 256, ScanLimits::default());
+        assert_eq!(hold.feed(body.as_bytes()), HoldStep::Release, "{id}");
+        assert_eq!(hold.decoded_bytes(), body.len() as u64, "{id}");
+        let scanned = hold.scan.as_ref().map(|s| s.scanner().bytes_scanned());
+        assert_eq!(scanned, Some(0), "{id}: the scanner ran");
+        // Split after its first byte, the same body goes through the scanner.
+        let mut later = Hold::new(&v, 200, None, 256, ScanLimits::default());
+        let (a, b) = body.as_bytes().split_at(1);
+        assert_eq!(later.feed(a), HoldStep::More, "{id}");
+        assert_eq!(later.feed(b), HoldStep::Release, "{id}");
+        let scanned = later.scan.as_ref().map(|s| s.scanner().bytes_scanned());
+        assert!(scanned > Some(1), "{id}: {scanned:?}");
     }
 }
