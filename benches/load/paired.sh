@@ -19,7 +19,9 @@
 #        BASE_PORT=18480 (BASE..BASE+4 and BASE+12..BASE+14)  THREADS=1
 #        ERRGATE_B=/path/to/errgate: adds target errgate_b, another build with the log on (an A/B
 #        of a change: TARGETS="floor errgate errgate_b" BASES="floor errgate_b"
-#        ERRGATE_B=/tmp/errgate-before)
+#        ERRGATE_B=/tmp/errgate-before); ERRGATE_B_ARGS: extra config YAML for it (an A/B with
+#        the log off: TARGETS="floor errgate_nolog errgate_b" ERRGATE_B_ARGS="access_log: {
+#        target: off }")
 #        BASES="floor errgate_nolog": the two targets the ratio columns divide by
 set -euo pipefail
 
@@ -80,7 +82,7 @@ for t in $TARGETS; do
       "access_log: { target: off }" ;;
     errgate_b)
       [ -x "${ERRGATE_B:-}" ] || die "target errgate_b needs ERRGATE_B=/path/to/errgate"
-      start_errgate errgate_b $((BASE_PORT + 4)) $((BASE_PORT + 14)) "" "$ERRGATE_B" ;;
+      start_errgate errgate_b $((BASE_PORT + 4)) $((BASE_PORT + 14)) "${ERRGATE_B_ARGS:-}" "$ERRGATE_B" ;;
     *) die "unknown target $t" ;;
   esac
 done
