@@ -11,7 +11,8 @@
 #        lines for errgate, e.g. $'access_log:\n  target: off'), KEEP=DIR (keep the callgrind
 #        dumps there, for callgrind_annotate), VALGRIND_ARGS (extra callgrind options, e.g.
 #        --cache-sim=yes: the kept dumps then also count simulated first-level cache misses,
-#        `callgrind_annotate DIR/errgate-small-cg.out.1 | grep TOTALS`)
+#        `callgrind_annotate DIR/errgate-small-cg.out.1 | grep TOTALS`; self cost per function
+#        and request, or its difference between two dumps: benches/load/cg_self.py)
 #
 # Method: the proxy runs under `valgrind --tool=callgrind`; after a 2 s warm-up (pools filled)
 # its counters are zeroed (`callgrind_control -z`), wrk runs for DURATION, the counters are
