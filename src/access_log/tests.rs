@@ -317,10 +317,6 @@ fn a_steady_stream_wakes_the_writer_once() {
     // wake-up.
     let wakeups = log.writer_wakeups();
     assert!(wakeups <= 12, "{wakeups} wake-ups for 300 lines");
-    assert!(
-        (1..=12).contains(&wakeups),
-        "{wakeups} wake-ups for 300 lines"
-    );
 }
 
 #[test]
