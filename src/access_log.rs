@@ -15,7 +15,7 @@
 //! The query string is left out by default (vendor APIs carry keys and personal data in it);
 //! `include_query: true` keeps it.
 
-use crate::json_out::{json_int as int, json_opt_str, json_str};
+use crate::json_out::{json_int as int, json_str};
 use pingora_prometheus::prometheus::IntCounter;
 use std::cell::RefCell;
 use std::io::Write;
@@ -490,17 +490,6 @@ fn addr(out: &mut Vec<u8>, a: std::net::SocketAddr) {
     }
 }
 
-fn json_opt_addr(out: &mut Vec<u8>, a: Option<std::net::SocketAddr>) {
-    match a {
-        Some(a) => {
-            out.push(b'"');
-            addr(out, a);
-            out.push(b'"');
-        }
-        None => out.extend_from_slice(b"null"),
-    }
-}
-
 /// Milliseconds with microsecond precision: `12.345`.
 fn millis(out: &mut Vec<u8>, d: Duration) {
     // u64 arithmetic (u128 division is a library call).
@@ -516,138 +505,148 @@ fn millis(out: &mut Vec<u8>, d: Duration) {
     out.push(b'0' + (frac % 10) as u8);
 }
 
-/// Formats one JSON line (with the trailing newline).
-pub fn format_json(r: &Record<'_>, include_query: bool, out: &mut Vec<u8>) {
-    out.extend_from_slice(b"{\"time\":\"");
-    rfc3339_millis(out, r.time.unwrap_or(SystemTime::UNIX_EPOCH));
-    out.extend_from_slice(b"\",\"request_id\":");
-    json_str(out, r.request_id);
-    out.extend_from_slice(b",\"trace_id\":");
-    json_opt_str(out, r.trace_id);
-    out.extend_from_slice(b",\"route\":");
-    json_opt_str(out, r.route);
-    out.extend_from_slice(b",\"method\":");
-    json_str(out, r.method);
-    out.extend_from_slice(b",\"path\":");
-    json_str(out, path_of(r.path, include_query));
-    out.extend_from_slice(b",\"status\":");
-    int(out, r.status);
-    out.extend_from_slice(b",\"outcome\":");
-    json_str(out, r.outcome);
-    out.extend_from_slice(b",\"code\":");
-    json_opt_str(out, r.code);
-    out.extend_from_slice(b",\"reason\":");
-    json_opt_str(out, r.reason);
-    out.extend_from_slice(b",\"domain\":");
-    json_opt_str(out, r.domain);
-    out.extend_from_slice(b",\"upstream_status\":");
-    match r.upstream_status {
-        Some(s) => int(out, s),
-        None => out.extend_from_slice(b"null"),
-    }
-    out.extend_from_slice(b",\"upstream_code\":");
-    json_opt_str(out, r.upstream_code);
-    out.extend_from_slice(b",\"mode\":");
-    json_opt_str(out, r.mode);
-    out.extend_from_slice(b",\"attempts\":");
-    int(out, r.attempts);
-    out.extend_from_slice(if r.cooldown {
-        b",\"cooldown\":true"
-    } else {
-        b",\"cooldown\":false"
-    });
-    out.extend_from_slice(b",\"duration_ms\":");
-    millis(out, r.duration);
-    out.extend_from_slice(b",\"upstream_ms\":");
-    match r.upstream_duration {
-        Some(d) => millis(out, d),
-        None => out.extend_from_slice(b"null"),
-    }
-    out.extend_from_slice(b",\"bytes_in\":");
-    int(out, r.bytes_in);
-    out.extend_from_slice(b",\"bytes_out\":");
-    int(out, r.bytes_out);
-    out.extend_from_slice(b",\"client\":");
-    json_opt_addr(out, r.client);
-    out.extend_from_slice(b"}\n");
+/// A field's key as each format writes it before the value: `,"status":` and ` status=`.
+struct Key {
+    json: &'static [u8],
+    text: &'static [u8],
 }
 
-/// A logfmt value: bare when it has no space, quote, `=` or control character, else a JSON
-/// string; `-` for none.
-fn text_val(out: &mut Vec<u8>, s: Option<&str>) {
-    match s {
-        None => out.push(b'-'),
-        Some(s)
-            if !s.is_empty()
-                && s.bytes()
-                    .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'=') =>
+macro_rules! key {
+    ($k:literal) => {
+        Key {
+            json: concat!(",\"", $k, "\":").as_bytes(),
+            text: concat!(" ", $k, "=").as_bytes(),
+        }
+    };
+}
+
+/// How one format writes a line's frame, its keys, strings, absent values and addresses;
+/// integers, flags and durations are written the same in both. The fields themselves, and
+/// their order, are [`write_fields`]'s, once for both formats.
+trait Syntax {
+    /// The line's start up to and including the time.
+    fn open(out: &mut Vec<u8>, time: SystemTime);
+    fn key(out: &mut Vec<u8>, k: &Key);
+    fn str(out: &mut Vec<u8>, s: &str);
+    fn none(out: &mut Vec<u8>);
+    fn addr(out: &mut Vec<u8>, a: std::net::SocketAddr);
+    /// The line's end, newline included.
+    const CLOSE: &'static [u8];
+}
+
+/// One JSON object a line: `{"time":"…","request_id":"…",…}`; absent values are `null`.
+struct Json;
+
+impl Syntax for Json {
+    fn open(out: &mut Vec<u8>, time: SystemTime) {
+        out.extend_from_slice(b"{\"time\":\"");
+        rfc3339_millis(out, time);
+        out.push(b'"');
+    }
+    fn key(out: &mut Vec<u8>, k: &Key) {
+        out.extend_from_slice(k.json);
+    }
+    fn str(out: &mut Vec<u8>, s: &str) {
+        json_str(out, s);
+    }
+    fn none(out: &mut Vec<u8>) {
+        out.extend_from_slice(b"null");
+    }
+    fn addr(out: &mut Vec<u8>, a: std::net::SocketAddr) {
+        out.push(b'"');
+        addr(out, a);
+        out.push(b'"');
+    }
+    const CLOSE: &'static [u8] = b"}\n";
+}
+
+/// logfmt: `time=… request_id=… …`; a value is bare when it has no space, quote, `=` or
+/// control character, else a JSON string; absent values are `-`.
+struct Logfmt;
+
+impl Syntax for Logfmt {
+    fn open(out: &mut Vec<u8>, time: SystemTime) {
+        out.extend_from_slice(b"time=");
+        rfc3339_millis(out, time);
+    }
+    fn key(out: &mut Vec<u8>, k: &Key) {
+        out.extend_from_slice(k.text);
+    }
+    fn str(out: &mut Vec<u8>, s: &str) {
+        if !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'=')
         {
             out.extend_from_slice(s.as_bytes())
+        } else {
+            json_str(out, s)
         }
-        Some(s) => json_str(out, s),
     }
+    fn none(out: &mut Vec<u8>) {
+        out.push(b'-');
+    }
+    fn addr(out: &mut Vec<u8>, a: std::net::SocketAddr) {
+        addr(out, a);
+    }
+    const CLOSE: &'static [u8] = b"\n";
+}
+
+/// Writes `k` and a value, or `k` and the format's absent value.
+fn opt<S: Syntax, T>(
+    out: &mut Vec<u8>,
+    k: &Key,
+    v: Option<T>,
+    write: impl FnOnce(&mut Vec<u8>, T),
+) {
+    S::key(out, k);
+    match v {
+        Some(v) => write(out, v),
+        None => S::none(out),
+    }
+}
+
+/// The line's fields in their documented order (README, "Access log"), in syntax `S`.
+fn write_fields<S: Syntax>(r: &Record<'_>, include_query: bool, out: &mut Vec<u8>) {
+    S::open(out, r.time.unwrap_or(SystemTime::UNIX_EPOCH));
+    opt::<S, _>(out, &key!("request_id"), Some(r.request_id), S::str);
+    opt::<S, _>(out, &key!("trace_id"), r.trace_id, S::str);
+    opt::<S, _>(out, &key!("route"), r.route, S::str);
+    opt::<S, _>(out, &key!("method"), Some(r.method), S::str);
+    let path = path_of(r.path, include_query);
+    opt::<S, _>(out, &key!("path"), Some(path), S::str);
+    S::key(out, &key!("status"));
+    int(out, r.status);
+    opt::<S, _>(out, &key!("outcome"), Some(r.outcome), S::str);
+    opt::<S, _>(out, &key!("code"), r.code, S::str);
+    opt::<S, _>(out, &key!("reason"), r.reason, S::str);
+    opt::<S, _>(out, &key!("domain"), r.domain, S::str);
+    opt::<S, _>(out, &key!("upstream_status"), r.upstream_status, int);
+    opt::<S, _>(out, &key!("upstream_code"), r.upstream_code, S::str);
+    opt::<S, _>(out, &key!("mode"), r.mode, S::str);
+    S::key(out, &key!("attempts"));
+    int(out, r.attempts);
+    S::key(out, &key!("cooldown"));
+    out.extend_from_slice(if r.cooldown { b"true" } else { b"false" });
+    S::key(out, &key!("duration_ms"));
+    millis(out, r.duration);
+    opt::<S, _>(out, &key!("upstream_ms"), r.upstream_duration, millis);
+    S::key(out, &key!("bytes_in"));
+    int(out, r.bytes_in);
+    S::key(out, &key!("bytes_out"));
+    int(out, r.bytes_out);
+    opt::<S, _>(out, &key!("client"), r.client, S::addr);
+    out.extend_from_slice(S::CLOSE);
+}
+
+/// Formats one JSON line (with the trailing newline).
+pub fn format_json(r: &Record<'_>, include_query: bool, out: &mut Vec<u8>) {
+    write_fields::<Json>(r, include_query, out);
 }
 
 /// Formats one logfmt line (with the trailing newline).
 pub fn format_text(r: &Record<'_>, include_query: bool, out: &mut Vec<u8>) {
-    out.extend_from_slice(b"time=");
-    rfc3339_millis(out, r.time.unwrap_or(SystemTime::UNIX_EPOCH));
-    let pairs: [(&[u8], Option<&str>); 5] = [
-        (b" request_id=", Some(r.request_id)),
-        (b" trace_id=", r.trace_id),
-        (b" route=", r.route),
-        (b" method=", Some(r.method)),
-        (b" path=", Some(path_of(r.path, include_query))),
-    ];
-    for (k, v) in pairs {
-        out.extend_from_slice(k);
-        text_val(out, v);
-    }
-    out.extend_from_slice(b" status=");
-    int(out, r.status);
-    let pairs: [(&[u8], Option<&str>); 6] = [
-        (b" outcome=", Some(r.outcome)),
-        (b" code=", r.code),
-        (b" reason=", r.reason),
-        (b" domain=", r.domain),
-        (b" upstream_code=", r.upstream_code),
-        (b" mode=", r.mode),
-    ];
-    for (k, v) in pairs {
-        out.extend_from_slice(k);
-        text_val(out, v);
-    }
-    out.extend_from_slice(b" upstream_status=");
-    match r.upstream_status {
-        Some(s) => int(out, s),
-        None => out.push(b'-'),
-    }
-    out.extend_from_slice(b" attempts=");
-    int(out, r.attempts);
-    out.extend_from_slice(if r.cooldown {
-        b" cooldown=true"
-    } else {
-        b" cooldown=false"
-    });
-    out.extend_from_slice(b" duration_ms=");
-    millis(out, r.duration);
-    out.extend_from_slice(b" upstream_ms=");
-    match r.upstream_duration {
-        Some(d) => millis(out, d),
-        None => out.push(b'-'),
-    }
-    out.extend_from_slice(b" bytes_in=");
-    int(out, r.bytes_in);
-    out.extend_from_slice(b" bytes_out=");
-    int(out, r.bytes_out);
-    out.extend_from_slice(b" client=");
-    match r.client {
-        Some(a) => addr(out, a),
-        None => out.push(b'-'),
-    }
-    out.push(b'\n');
+    write_fields::<Logfmt>(r, include_query, out);
 }
-
 thread_local! {
     /// The last second formatted by this thread and its `YYYY-MM-DDTHH:MM:SS`.
     static SECOND: std::cell::Cell<(u64, [u8; 32], usize)> =

@@ -98,6 +98,31 @@ fn absent_fields_are_null_in_json_and_dash_in_text() {
 }
 
 #[test]
+fn both_formats_write_the_same_fields_in_the_same_order() {
+    let (mut j, mut t) = (Vec::new(), Vec::new());
+    format_json(&sample(), false, &mut j);
+    format_text(&sample(), false, &mut t);
+    let (j, t) = (String::from_utf8_lossy(&j), String::from_utf8_lossy(&t));
+    // Every logfmt key is a bare word before `=` at the start or after a space, outside the
+    // quoted values (the sample's only quoted value, upstream_code, has no `=` or key in it).
+    let keys: Vec<&str> = t
+        .trim_end()
+        .split(' ')
+        .filter_map(|tok| tok.split_once('=').map(|(k, _)| k))
+        .filter(|k| k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+        .collect();
+    assert_eq!(keys.len(), 21, "{t}");
+    let at: Vec<usize> = keys
+        .iter()
+        .map(|k| {
+            j.find(&format!("\"{k}\":"))
+                .unwrap_or_else(|| panic!("{k} in {j}"))
+        })
+        .collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "{keys:?} against {j}");
+}
+
+#[test]
 fn text_line_quotes_only_what_needs_it() {
     let mut t = Vec::new();
     format_text(&sample(), false, &mut t);
