@@ -69,6 +69,38 @@ pub struct ConfigArg {
     pub config: PathBuf,
 }
 
+impl ConfigArg {
+    /// Loads the config and its catalogs and runs `f` on one vendor's catalog; a config or
+    /// catalog problem (printed, exit 78) or an unknown vendor (printed with the vendors there
+    /// are, exit 64) ends the command first. `explain` and `normalize` start this way.
+    pub fn with_vendor(
+        &self,
+        vendor: &str,
+        f: impl FnOnce(&crate::config::Config, &crate::catalog::VendorCatalog) -> ExitCode,
+    ) -> ExitCode {
+        let (config, catalogs) =
+            match crate::state::check_all(&self.config, std::time::SystemTime::now()) {
+                Ok(v) => v,
+                Err(errs) => {
+                    for e in errs {
+                        eprintln!("{e}");
+                    }
+                    return ExitCode::from(EXIT_CONFIG);
+                }
+            };
+        match catalogs.vendor(vendor) {
+            Some(v) => f(&config, v),
+            None => {
+                eprintln!(
+                    "unknown vendor `{vendor}`; catalogs: {}",
+                    catalogs.ids().collect::<Vec<_>>().join(", ")
+                );
+                ExitCode::from(EXIT_USAGE)
+            }
+        }
+    }
+}
+
 /// Runs a parsed command line.
 pub fn dispatch(cli: Cli) -> ExitCode {
     match cli.command {

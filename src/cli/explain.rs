@@ -1,8 +1,9 @@
 //! `errgate explain VENDOR CODE [--status N]`: the catalog entry and the canonical answer,
 //! computed by the same normalizer the proxy uses.
 
-use super::{ConfigArg, EXIT_CONFIG, EXIT_USAGE};
+use super::ConfigArg;
 use crate::catalog::{Entry, VendorCatalog};
+use crate::config::Config;
 use crate::normalize::{classify_error, BodyState, ResponseFacts, ScanFacts, Verdict};
 use std::process::ExitCode;
 use std::time::SystemTime;
@@ -80,23 +81,12 @@ fn upstream_status(vendor: &VendorCatalog, e: Option<&Entry>, asked: Option<u16>
 
 /// Prints the entry and the answer.
 pub fn run(args: Args) -> ExitCode {
-    let (config, catalogs) = match crate::state::check_all(&args.cfg.config, SystemTime::now()) {
-        Ok(v) => v,
-        Err(errs) => {
-            for e in errs {
-                eprintln!("{e}");
-            }
-            return ExitCode::from(EXIT_CONFIG);
-        }
-    };
-    let Some(vendor) = catalogs.vendor(&args.vendor) else {
-        eprintln!(
-            "unknown vendor `{}`; catalogs: {}",
-            args.vendor,
-            catalogs.ids().collect::<Vec<_>>().join(", ")
-        );
-        return ExitCode::from(EXIT_USAGE);
-    };
+    args.cfg.with_vendor(&args.vendor, |config, vendor| {
+        explain(&args, config, vendor)
+    })
+}
+
+fn explain(args: &Args, config: &Config, vendor: &VendorCatalog) -> ExitCode {
     let code = args.code.trim();
     let mut candidates: Vec<&Entry> = vendor.entries_for_code(code).collect();
     let by_reason = candidates.is_empty();
@@ -116,6 +106,17 @@ pub fn run(args: Args) -> ExitCode {
         candidates = exact;
     }
     let headers = http::HeaderMap::new();
+    // The proxy's classification of a complete response, printed through its renderer.
+    let answer = |status: u16, method: &str, path: &str, scan: &ScanFacts| {
+        let rf = ResponseFacts {
+            status,
+            headers: &headers,
+            method,
+            path,
+        };
+        let c = classify_error(vendor, &rf, scan, SystemTime::now(), config.retry_after_max);
+        print_answer(&c.verdict, &config.problem_type_base);
+    };
     if candidates.is_empty() {
         // Not in the catalog: show what errgate derives from the status.
         let status = upstream_status(vendor, None, args.status);
@@ -126,23 +127,7 @@ pub fn run(args: Args) -> ExitCode {
             body: Some(BodyState::Complete),
             ..Default::default()
         };
-        let rf = ResponseFacts {
-            status,
-            headers: &headers,
-            method: "GET",
-            path: "/",
-        };
-        print_answer(
-            &classify_error(
-                vendor,
-                &rf,
-                &scan,
-                SystemTime::now(),
-                config.retry_after_max,
-            )
-            .verdict,
-            &config.problem_type_base,
-        );
+        answer(status, "GET", "/", &scan);
         return ExitCode::SUCCESS;
     }
     for e in candidates {
@@ -161,24 +146,8 @@ pub fn run(args: Args) -> ExitCode {
             .map(|p| p.as_str().replace("**", "x").replace('*', "x"))
             .unwrap_or_else(|| "/".into());
         let method = e.match_method.clone().unwrap_or_else(|| "GET".into());
-        let rf = ResponseFacts {
-            status,
-            headers: &headers,
-            method: &method,
-            path: &path,
-        };
         println!("answer (upstream HTTP {status}):");
-        print_answer(
-            &classify_error(
-                vendor,
-                &rf,
-                &scan,
-                SystemTime::now(),
-                config.retry_after_max,
-            )
-            .verdict,
-            &config.problem_type_base,
-        );
+        answer(status, &method, &path, &scan);
         println!();
     }
     ExitCode::SUCCESS

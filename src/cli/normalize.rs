@@ -3,7 +3,9 @@
 //! ([`crate::normalize::decide_captured`]: the steps the proxy runs) and its own renderer
 //! ([`crate::problem::Problem::to_text`]).
 
-use super::{ConfigArg, EXIT_CONFIG, EXIT_USAGE};
+use super::{ConfigArg, EXIT_USAGE};
+use crate::catalog::VendorCatalog;
+use crate::config::Config;
 use crate::normalize::{decide_captured, CapturedResponse, Decision, Verdict};
 use std::io::Read;
 use std::path::PathBuf;
@@ -39,19 +41,12 @@ pub struct Args {
 
 /// Prints the verdict.
 pub fn run(args: Args) -> ExitCode {
-    let (config, catalogs) = match crate::state::check_all(&args.cfg.config, SystemTime::now()) {
-        Ok(v) => v,
-        Err(errs) => {
-            for e in errs {
-                eprintln!("{e}");
-            }
-            return ExitCode::from(EXIT_CONFIG);
-        }
-    };
-    let Some(vendor) = catalogs.vendor(&args.vendor) else {
-        eprintln!("unknown vendor `{}`", args.vendor);
-        return ExitCode::from(EXIT_USAGE);
-    };
+    args.cfg.with_vendor(&args.vendor, |config, vendor| {
+        normalize(&args, config, vendor)
+    })
+}
+
+fn normalize(args: &Args, config: &Config, vendor: &VendorCatalog) -> ExitCode {
     let mut headers = http::HeaderMap::new();
     for h in &args.headers {
         let Some((k, v)) = h.split_once(':') else {
