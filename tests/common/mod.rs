@@ -411,9 +411,16 @@ impl Gate {
         ))
     }
 
-    /// Polls a metric (recorded when the request is logged, possibly just after the client got
-    /// the response) until it reaches `want`, for at most 3 s; returns the last value.
-    pub fn wait_metric(&self, series: &str, want: f64) -> f64 {
+    /// Asserts that a metric reaches `want` (recorded when the request is logged, possibly
+    /// just after the client got the response: polled for at most 3 s).
+    #[track_caller]
+    pub fn assert_metric(&self, series: &str, want: f64) {
+        let got = self.wait_metric(series, want);
+        assert_eq!(got, want, "{series}");
+    }
+
+    /// Polls a metric until it reaches `want`, for at most 3 s; returns the last value.
+    fn wait_metric(&self, series: &str, want: f64) -> f64 {
         let t0 = Instant::now();
         loop {
             let v = self.metric(series);
