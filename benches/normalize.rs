@@ -6,9 +6,7 @@
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use errgate::catalog::{load_catalogs, CatalogSet};
-use errgate::normalize::{
-    classify, decide_captured, BodyState, CapturedResponse, ResponseFacts, ScanFacts, Verdict,
-};
+use errgate::normalize::{classify, decide_captured, BodyState, ResponseFacts, ScanFacts, Verdict};
 use http::{HeaderMap, HeaderValue};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -266,7 +264,7 @@ fn held_path(
     h: &HeaderMap,
     now: SystemTime,
 ) -> Verdict {
-    let resp = CapturedResponse {
+    let resp = ResponseFacts {
         status: c.status,
         headers: h,
         method: c.method,

@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 
 mod captured;
 
-pub use captured::{decide_captured, CapturedResponse, Decision};
+pub use captured::{decide_captured, Decision};
 
 /// Reason of a vendor error whose code is not in its catalog.
 pub const REASON_UNCATALOGED: &str = "UNCATALOGED_ERROR";

@@ -6,7 +6,7 @@ mod common;
 use common::*;
 
 use errgate::catalog::{load_catalogs, CatalogSet, LookupKey, VendorCatalog};
-use errgate::normalize::{decide_captured, CapturedResponse, Verdict};
+use errgate::normalize::{decide_captured, ResponseFacts, Verdict};
 use errgate::problem::Problem;
 use serde::Serialize;
 use serde_json::Value;
@@ -214,7 +214,7 @@ fn decide(
     body: &[u8],
     chunk: usize,
 ) -> Verdict {
-    let resp = CapturedResponse {
+    let resp = ResponseFacts {
         status,
         headers,
         method,

@@ -9,7 +9,7 @@
 use super::{ConfigArg, EXIT_CONFIG, EXIT_USAGE};
 use crate::catalog::{CatalogSet, VendorCatalog};
 use crate::normalize::{
-    decide_captured, CapturedResponse, Verdict, REASON_UNCATALOGED, REASON_UPSTREAM_HTTP,
+    decide_captured, ResponseFacts, Verdict, REASON_UNCATALOGED, REASON_UPSTREAM_HTTP,
 };
 use crate::problem::Code;
 use crate::uncataloged::{Report, Seen};
@@ -226,7 +226,7 @@ fn uncataloged_of(
         Some(serde_json::Value::String(s)) => s.clone().into_bytes(),
         Some(v) => serde_json::to_vec(v).unwrap_or_default(),
     };
-    let resp = CapturedResponse {
+    let resp = ResponseFacts {
         status: c.status,
         headers: &headers,
         method: c.method.as_deref().unwrap_or("GET"),

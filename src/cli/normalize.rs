@@ -6,7 +6,7 @@
 use super::{ConfigArg, EXIT_USAGE};
 use crate::catalog::VendorCatalog;
 use crate::config::Config;
-use crate::normalize::{decide_captured, CapturedResponse, Decision, Verdict};
+use crate::normalize::{decide_captured, Decision, ResponseFacts, Verdict};
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -75,7 +75,7 @@ fn normalize(args: &Args, config: &Config, vendor: &VendorCatalog) -> ExitCode {
         eprintln!("cannot read the body: {e}");
         return ExitCode::from(EXIT_USAGE);
     }
-    let resp = CapturedResponse {
+    let resp = ResponseFacts {
         status: args.status,
         headers: &headers,
         method: &args.method,

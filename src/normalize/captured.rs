@@ -5,25 +5,11 @@
 //! [`Hold::first_step`], [`Hold::feed`] until the step is not `More`, [`Hold::end`] at the end
 //! of the body, then [`Hold::classified`] unless the response was released.
 
-use super::{must_hold, Classified, Hold, HoldStep, ScanFacts, Verdict};
+use super::{must_hold, Classified, Hold, HoldStep, ResponseFacts, ScanFacts, Verdict};
 use crate::catalog::VendorCatalog;
 use crate::problem::Problem;
 use crate::scan::ScanLimits;
-use http::HeaderMap;
 use std::time::{Duration, SystemTime};
-
-/// A response errgate did not receive itself: a captured body, a fixture, a benchmark input.
-#[derive(Debug, Clone, Copy)]
-pub struct CapturedResponse<'a> {
-    /// Upstream HTTP status.
-    pub status: u16,
-    /// Upstream response headers (`Content-Type`, `Content-Encoding`, hint headers).
-    pub headers: &'a HeaderMap,
-    /// Request method, any case.
-    pub method: &'a str,
-    /// Request path below the route prefix; a query is ignored.
-    pub path: &'a str,
-}
 
 /// What the proxy does with a response.
 #[derive(Debug, Clone, PartialEq)]
@@ -73,10 +59,12 @@ impl Decision {
 }
 
 /// Decides `resp` with the body given as `chunks`, as the proxy does when the body arrives in
-/// those chunks (see the module doc).
+/// those chunks (see the module doc). A response errgate did not receive itself (a captured
+/// body, a fixture, a benchmark input) may give its method in any case and its path with a
+/// query: both are normalised as the proxy's are.
 pub fn decide_captured<'c>(
     vendor: &VendorCatalog,
-    resp: &CapturedResponse<'_>,
+    resp: &ResponseFacts<'_>,
     chunks: impl IntoIterator<Item = &'c [u8]>,
     hold_max: usize,
     now: SystemTime,

@@ -11,7 +11,7 @@ fn vendor(id: &str) -> VendorCatalog {
 
 /// The proxy's steps (`decide_captured`), the body in 5-byte reads.
 fn run(v: &VendorCatalog, status: u16, headers: &HeaderMap, body: &[u8]) -> Verdict {
-    let resp = CapturedResponse {
+    let resp = ResponseFacts {
         status,
         headers,
         method: "GET",
@@ -166,7 +166,7 @@ fn rejected_hints_are_reported() {
     let body = br#"{"code":0,"message":"429: too many requests","retry_after":900}"#;
     // Ten minutes away: beyond the 300 s cap.
     let h = pk_headers(600_000);
-    let resp = CapturedResponse {
+    let resp = ResponseFacts {
         status: 429,
         headers: &h,
         method: "GET",
