@@ -291,7 +291,7 @@ pub enum HoldStep {
     More,
     /// Not an error (or undecidable): release what is held and stream the rest.
     Release,
-    /// Stop reading: decide from what was read ([`Hold::verdict`]).
+    /// Stop reading: decide from what was read ([`Hold::classified`]).
     Decide,
 }
 
@@ -465,20 +465,7 @@ impl<'v> Hold<'v> {
         self.scan.as_ref().map_or(0, |s| s.decoded_bytes())
     }
 
-    /// The verdict from what was read, and the facts it rests on.
-    pub fn verdict(
-        &self,
-        method: &str,
-        path: &str,
-        headers: &HeaderMap,
-        now: SystemTime,
-        retry_after_max: Duration,
-    ) -> (Verdict, ScanFacts) {
-        let (c, facts) = self.classified(method, path, headers, now, retry_after_max);
-        (c.verdict, facts)
-    }
-
-    /// [`Hold::verdict`] with the rejected hints.
+    /// The verdict from what was read, with the hints not believed, and the facts it rests on.
     pub fn classified(
         &self,
         method: &str,

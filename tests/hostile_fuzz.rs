@@ -315,14 +315,14 @@ fn arbitrary_upstream_responses_through_decode_scan_normalize() {
         prop_assert!(hold.held_bytes() == fed);
         prop_assert!(hold.decoded_bytes() <= DECODE_BUDGET);
         if step != HoldStep::Release {
-            let (verdict, _facts) = hold.verdict(
+            let (classified, _facts) = hold.classified(
                 "GET",
                 "/x",
                 &headers,
                 SystemTime::now(),
                 Duration::from_secs(300),
             );
-            if let Verdict::Error(p, _) = verdict {
+            if let Verdict::Error(p, _) = classified.verdict {
                 let json = p.to_json("https://errgate.dev/problems", "rid");
                 let v: Value = serde_json::from_slice(&json)
                     .map_err(|e| TestCaseError::fail(format!("problem is not JSON: {e}")))?;

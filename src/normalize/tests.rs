@@ -315,13 +315,14 @@ fn hold_outcome(
         hold.end();
     }
     let verdict = (steps.last() != Some(&HoldStep::Release)).then(|| {
-        hold.verdict(
+        let (classified, facts) = hold.classified(
             "GET",
             "/x",
             &HeaderMap::new(),
             SystemTime::UNIX_EPOCH,
             Duration::from_secs(300),
-        )
+        );
+        (classified.verdict, facts)
     });
     (
         steps,
