@@ -165,10 +165,25 @@ fn explain_uncataloged_code_derives_the_answer_from_the_status() {
 }
 
 #[test]
-fn explain_unknown_vendor_is_a_usage_error() {
-    let o = errgate(&["explain", "no-such-vendor", "1"]);
-    assert_eq!(o.status.code(), Some(EXIT_USAGE), "{}", show(&o));
-    assert!(err(&o).contains("no-such-vendor"), "{}", show(&o));
+fn an_unknown_vendor_is_a_usage_error_naming_the_catalogs_in_explain_and_normalize() {
+    for o in [
+        errgate(&["explain", "no-such-vendor", "1"]),
+        errgate_stdin(&["normalize", "--vendor", "no-such-vendor"], b"{}"),
+    ] {
+        assert_eq!(o.status.code(), Some(EXIT_USAGE), "{}", show(&o));
+        let e = err(&o);
+        assert!(
+            e.contains("unknown vendor `no-such-vendor`"),
+            "{}",
+            show(&o)
+        );
+        assert!(
+            e.contains("catalogs: ") && e.contains("pluralkit"),
+            "{}",
+            show(&o)
+        );
+        assert!(out(&o).is_empty(), "{}", show(&o));
+    }
 }
 
 // ---------------------------------------------------------------- normalize
