@@ -608,15 +608,18 @@ fn opt<S: Syntax, T>(
 /// The line's fields in their documented order (README, "Access log"), in syntax `S`.
 fn write_fields<S: Syntax>(r: &Record<'_>, include_query: bool, out: &mut Vec<u8>) {
     S::open(out, r.time.unwrap_or(SystemTime::UNIX_EPOCH));
-    opt::<S, _>(out, &key!("request_id"), Some(r.request_id), S::str);
+    S::key(out, &key!("request_id"));
+    S::str(out, r.request_id);
     opt::<S, _>(out, &key!("trace_id"), r.trace_id, S::str);
     opt::<S, _>(out, &key!("route"), r.route, S::str);
-    opt::<S, _>(out, &key!("method"), Some(r.method), S::str);
-    let path = path_of(r.path, include_query);
-    opt::<S, _>(out, &key!("path"), Some(path), S::str);
+    S::key(out, &key!("method"));
+    S::str(out, r.method);
+    S::key(out, &key!("path"));
+    S::str(out, path_of(r.path, include_query));
     S::key(out, &key!("status"));
     int(out, r.status);
-    opt::<S, _>(out, &key!("outcome"), Some(r.outcome), S::str);
+    S::key(out, &key!("outcome"));
+    S::str(out, r.outcome);
     opt::<S, _>(out, &key!("code"), r.code, S::str);
     opt::<S, _>(out, &key!("reason"), r.reason, S::str);
     opt::<S, _>(out, &key!("domain"), r.domain, S::str);

@@ -30,9 +30,10 @@ pub struct ResponseFacts<'a> {
     pub status: u16,
     /// Upstream response headers.
     pub headers: &'a HeaderMap,
-    /// Request method.
+    /// Request method: upper case from the proxy; [`decide_captured`] takes any case.
     pub method: &'a str,
-    /// Request path below the route prefix, without query.
+    /// Request path below the route prefix: without query from the proxy; [`decide_captured`]
+    /// cuts one.
     pub path: &'a str,
 }
 

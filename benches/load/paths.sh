@@ -1,4 +1,4 @@
-# The load paths and helpers shared by run.sh, profile.sh and paired.sh (sourced, not run).
+# The load paths and helpers shared by run.sh, profile.sh, paired.sh and threads.sh (sourced, not run).
 # name | errgate path | path on the floor, nginx, HAProxy and upstream | kind
 # With ONLY="name ..." in the environment only those paths are kept.
 PATHS=(
@@ -16,6 +16,16 @@ if [ -n "${ONLY:-}" ]; then
   done
   PATHS=("${kept[@]}")
 fi
+
+die() { echo "error: $*" >&2; exit 1; }
+
+# need_pinned_load: wrk and taskset present and two CPUs, the load on one and the proxy under
+# test on the other (paired.sh, threads.sh).
+need_pinned_load() {
+  command -v wrk >/dev/null || die "wrk is needed (apt-get install wrk)"
+  command -v taskset >/dev/null || die "taskset is needed (util-linux)"
+  [ "$(nproc)" -ge 2 ] || die "needs 2 CPUs (load on one, the proxy under test on the other)"
+}
 
 # errgate_yaml LISTEN_PORT ADMIN_PORT EXTRA_YAML: errgate's benchmark config on stdout, routes
 # `pluralkit` (status-signalling) and `openim` (in-band) to the canned upstream on $P_UP, with

@@ -36,7 +36,6 @@ P_ADMIN=$((BASE_PORT + 2))
 . "$REPO/benches/load/paths.sh"
 
 log() { echo "# $*" >&2; }
-die() { echo "error: $*" >&2; exit 1; }
 for t in valgrind:valgrind wrk:wrk; do
   cmd=${t%%:*}; pkg=${t##*:}
   if ! command -v "$cmd" >/dev/null; then

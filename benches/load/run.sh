@@ -61,7 +61,6 @@ P_ADMIN_NOLOG=$((BASE_PORT + 13))
 . "$REPO/benches/load/paths.sh"
 
 log() { echo "# $*" >&2; }
-die() { echo "error: $*" >&2; exit 1; }
 
 # --- tools -------------------------------------------------------------------------------------
 apt_updated=0

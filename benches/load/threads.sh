@@ -29,10 +29,7 @@ P_UP=$BASE_PORT
 # shellcheck source=benches/load/paths.sh
 . "$REPO/benches/load/paths.sh"
 
-die() { echo "error: $*" >&2; exit 1; }
-command -v wrk >/dev/null || die "wrk is needed (apt-get install wrk)"
-command -v taskset >/dev/null || die "taskset is needed (util-linux)"
-[ "$(nproc)" -ge 2 ] || die "needs 2 CPUs (load on one, errgate on the other)"
+need_pinned_load
 if [ "${NO_BUILD:-0}" != 1 ]; then
   (cd "$REPO" && cargo build --release --bin errgate --example canned_upstream) >&2
 fi

@@ -415,20 +415,13 @@ impl Gate {
     /// just after the client got the response: polled for at most 3 s).
     #[track_caller]
     pub fn assert_metric(&self, series: &str, want: f64) {
-        let got = self.wait_metric(series, want);
-        assert_eq!(got, want, "{series}");
-    }
-
-    /// Polls a metric until it reaches `want`, for at most 3 s; returns the last value.
-    fn wait_metric(&self, series: &str, want: f64) -> f64 {
         let t0 = Instant::now();
-        loop {
-            let v = self.metric(series);
-            if v == want || t0.elapsed() > Duration::from_secs(3) {
-                return v;
-            }
+        let mut got = self.metric(series);
+        while got != want && t0.elapsed() < Duration::from_secs(3) {
             std::thread::sleep(Duration::from_millis(20));
+            got = self.metric(series);
         }
+        assert_eq!(got, want, "{series}");
     }
 
     /// Sends a signal to the process.
